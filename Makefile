@@ -1,0 +1,36 @@
+# Entry points for development. `make demo` and `make test` set everything up on first use.
+#   make test PYTEST_ARGS='-k tracker -x'     pass arguments to pytest
+#   make demo DEMO_ARGS='--help'              pass arguments to the demo
+SHELL := /bin/bash
+
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: help setup test demo bench clean distclean
+
+help:
+	@echo 'make setup      create .venv and build the package (fast when nothing changed)'
+	@echo 'make test       run the tests (PYTEST_ARGS=...)'
+	@echo 'make demo       run the demo (DEMO_ARGS=...)'
+	@echo 'make bench      run the face pipeline benchmark (BENCH_ARGS=...)'
+	@echo 'make clean      remove build/ install/ log/'
+	@echo 'make distclean  clean, and remove .venv'
+
+setup:
+	bash tools/setup.sh
+
+test: setup
+	bash tools/run_tests.sh $(PYTEST_ARGS)
+
+demo: setup
+	bash tools/in_env.sh python -m emorec_ros.cli.demo $(DEMO_ARGS)
+
+bench: setup
+	bash tools/in_env.sh python bench/face_pipeline.py $(BENCH_ARGS)
+
+clean:
+	rm -rf build install log .pytest_cache
+
+distclean: clean
+	rm -rf .venv

@@ -1,0 +1,205 @@
+"""Face detection on BGR frames: MediaPipe (default) or OpenCV's Haar cascade, plus the crop
+that the emotion classifier gets.
+
+All boxes are in pixels of the input image, origin at its top-left corner, x to the right and
+y down, clipped to the image. Neither ROS nor TensorFlow is imported here (see
+``_import_mediapipe_face_detection`` for how MediaPipe is kept from importing TensorFlow).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+#: Share of the longer box side that ``face_crop`` adds to the square's side (half above and
+#: below, half left and right). On 2,944 FER-2013 training faces (the classifier's input) MediaPipe
+#: finds a box of median side 40 of the 48 pixels, 48 / 40 - 1 = 0.2; by eye the crops at 0.2 span
+#: forehead to chin like FER-2013 faces do. (MediaPipe's box centre sits ~0.1 of its side below
+#: the FER centre; the crop stays centred on the box.)
+DEFAULT_CROP_MARGIN = 0.2
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A detected face: top-left corner (x, y) and size in pixels, detector confidence in [0, 1]."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    score: float
+
+    @property
+    def area(self) -> int:
+        """Area in square pixels."""
+        return self.width * self.height
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """Centre (x, y) in pixels."""
+        return self.x + self.width / 2, self.y + self.height / 2
+
+
+def iou(a: FaceBox, b: FaceBox) -> float:
+    """Intersection over union of two boxes, in [0, 1] (0 when either box is empty)."""
+    w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
+    h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
+    inter = max(w, 0) * max(h, 0)
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def clipped_box(x0: float, y0: float, x1: float, y1: float, score: float,
+                image_size: tuple[int, int]) -> FaceBox | None:
+    """The box from corners (x0, y0)-(x1, y1) in pixels, clipped to an image of (width, height);
+    None when nothing of it is left inside the image."""
+    width, height = image_size
+    left, top = max(0, int(round(x0))), max(0, int(round(y0)))
+    right, bottom = min(width, int(round(x1))), min(height, int(round(y1)))
+    if right <= left or bottom <= top:
+        return None
+    return FaceBox(left, top, right - left, bottom - top, float(score))
+
+
+class FaceDetector(Protocol):
+    """Finds faces in one frame."""
+
+    def detect(self, bgr: np.ndarray) -> list[FaceBox]:
+        """Faces in a uint8 (H, W, 3) BGR image, sorted by score, highest first."""
+
+    def close(self) -> None:
+        """Release the detector's resources; it must not be used afterwards."""
+
+
+def _check_bgr(bgr: np.ndarray) -> None:
+    if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise ValueError(f'expected a uint8 (H, W, 3) BGR image, got {bgr.dtype} {bgr.shape}')
+
+
+def _by_score(boxes: list[FaceBox | None]) -> list[FaceBox]:
+    return sorted((b for b in boxes if b is not None), key=lambda b: b.score, reverse=True)
+
+
+def _import_mediapipe_face_detection() -> ModuleType:
+    """``mediapipe.python.solutions.face_detection`` without importing TensorFlow.
+
+    Any ``import mediapipe.<anything>`` first runs ``mediapipe/__init__.py``, which imports
+    ``mediapipe.tasks.python``; its ``core/optional_dependencies.py`` does
+    ``from tensorflow.tools.docs import doc_controls`` (used only to build API docs, with a no-op
+    fallback on ModuleNotFoundError). Where TensorFlow is installed that costs ~5-8 s and
+    ~700 MB. A None entry in ``sys.modules`` makes that one import raise ModuleNotFoundError, so
+    MediaPipe takes its fallback; the entry is removed at once, so a later ``import tensorflow``
+    works as usual. Not safe against another thread importing TensorFlow at the same moment.
+    """
+    block = 'mediapipe' not in sys.modules and 'tensorflow' not in sys.modules
+    if block:
+        sys.modules['tensorflow'] = None  # type: ignore[assignment]
+    try:
+        from mediapipe.python.solutions import face_detection
+    finally:
+        if block:
+            del sys.modules['tensorflow']
+    return face_detection
+
+
+class MediaPipeFaceDetector:
+    """MediaPipe's BlazeFace: short range (faces within ~2 m of the camera) or full range (~5 m).
+
+    Scores are MediaPipe's detection confidences; faces below ``min_confidence`` are dropped.
+    """
+
+    def __init__(self, min_confidence: float = 0.5, full_range: bool = False) -> None:
+        face_detection = _import_mediapipe_face_detection()
+        self._detector = face_detection.FaceDetection(min_detection_confidence=min_confidence,
+                                                      model_selection=1 if full_range else 0)
+
+    def detect(self, bgr: np.ndarray) -> list[FaceBox]:
+        _check_bgr(bgr)
+        height, width = bgr.shape[:2]
+        result = self._detector.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        boxes = []
+        for detection in result.detections or ():
+            rel = detection.location_data.relative_bounding_box
+            boxes.append(clipped_box(rel.xmin * width, rel.ymin * height, (rel.xmin + rel.width) * width,
+                                     (rel.ymin + rel.height) * height, detection.score[0], (width, height)))
+        return _by_score(boxes)
+
+    def close(self) -> None:
+        self._detector.close()
+
+
+class HaarFaceDetector:
+    """OpenCV's frontal-face Haar cascade (slower and less reliable than MediaPipe; no model
+    download and no MediaPipe needed).
+
+    Score = n / (n + min_neighbors), n being the number of raw detections merged into the box:
+    0.5 for a box that just passed the cascade's own threshold, towards 1 as more agree. Boxes
+    scoring below ``min_confidence`` are dropped.
+    """
+
+    def __init__(self, min_size: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 min_confidence: float = 0.0) -> None:
+        if min_size < 1 or scale_factor <= 1.0 or min_neighbors < 1:
+            raise ValueError(f'Haar detector needs min_size >= 1 px, scale_factor > 1 and min_neighbors >= 1, '
+                             f'got {min_size}, {scale_factor}, {min_neighbors}')
+        path = cv2.data.haarcascades + 'haarcascade_frontalface_default.xml'
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f'could not load the Haar cascade {path}')
+        self._min_size, self._scale_factor, self._min_neighbors = min_size, scale_factor, min_neighbors
+        self._min_confidence = min_confidence
+
+    def detect(self, bgr: np.ndarray) -> list[FaceBox]:
+        _check_bgr(bgr)
+        height, width = bgr.shape[:2]
+        grey = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+        rects, neighbours = self._cascade.detectMultiScale2(
+            grey, scaleFactor=self._scale_factor, minNeighbors=self._min_neighbors,
+            minSize=(self._min_size, self._min_size))
+        boxes = []
+        for (x, y, w, h), n in zip(rects, neighbours):
+            score = n / (n + self._min_neighbors)
+            if score >= self._min_confidence:
+                boxes.append(clipped_box(x, y, x + w, y + h, score, (width, height)))
+        return _by_score(boxes)
+
+    def close(self) -> None:
+        self._cascade = None
+
+
+#: Detector names accepted by ``make_detector``.
+DETECTOR_NAMES: tuple[str, ...] = ('mediapipe', 'mediapipe_full', 'haar')
+
+
+def make_detector(name: str, min_confidence: float = 0.5) -> FaceDetector:
+    """A detector by name: 'mediapipe' (short range), 'mediapipe_full' (full range) or 'haar'."""
+    if name == 'mediapipe':
+        return MediaPipeFaceDetector(min_confidence, full_range=False)
+    if name == 'mediapipe_full':
+        return MediaPipeFaceDetector(min_confidence, full_range=True)
+    if name == 'haar':
+        return HaarFaceDetector(min_confidence=min_confidence)
+    raise ValueError(f'unknown face detector {name!r}; choose one of {", ".join(DETECTOR_NAMES)}')
+
+
+def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARGIN) -> np.ndarray:
+    """A square crop centred on ``box``, side max(width, height) * (1 + margin) pixels.
+
+    Works on grey (H, W) or colour (H, W, C) images; where the square leaves the image its border
+    pixels are repeated. Returns a new array of shape (side, side[, C]), same dtype.
+    """
+    if margin < 0:
+        raise ValueError(f'margin must be >= 0, got {margin}')
+    side = max(1, int(round(max(box.width, box.height) * (1 + margin))))
+    cx, cy = box.center
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f'{box} lies outside the {width}x{height} image')
+    return cv2.copyMakeBorder(image[y0:y1, x0:x1], y0 - top, top + side - y1, x0 - left, left + side - x1,
+                              cv2.BORDER_REPLICATE)

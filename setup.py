@@ -1,0 +1,51 @@
+"""pip installation of the ROS-free core, for training and evaluating models without ROS.
+
+The ROS package itself is built by colcon from package.xml and CMakeLists.txt (build type
+ament_cmake); colcon does not use this file.
+
+    pip install .            # core: detection, tracking, classification with LiteRT
+    pip install '.[train]'   # plus TensorFlow, to train and evaluate the face model
+    pip install '.[pose]'    # plus MediaPipe, for body pose
+"""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def package_xml_version() -> str:
+    """The version from package.xml, so that it is written in one place only."""
+    text = (HERE / 'package.xml').read_text(encoding='utf-8')
+    match = re.search(r'<version>\s*([^<\s]+)\s*</version>', text)
+    if match is None:
+        raise RuntimeError('package.xml has no <version>')
+    return match.group(1)
+
+
+setup(
+    name='emorec_ros',
+    version=package_xml_version(),
+    description='Emotion recognition for robots (the ROS-free core of emorec_ros)',
+    license='Apache-2.0',
+    packages=find_packages(include=['emorec_ros', 'emorec_ros.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'numpy',
+        # The contrib build: mediapipe requires it, and two OpenCV wheels would share one cv2.
+        'opencv-contrib-python<5',  # OpenCV 5 ships no Haar cascades
+        'ai-edge-litert',
+    ],
+    extras_require={
+        'train': ['tensorflow-cpu', 'matplotlib'],
+        # mediapipe 0.10.30 and later have no mediapipe.solutions; requirements.txt pins 0.10.21.
+        'pose': ['mediapipe<0.10.30'],
+    },
+    entry_points={
+        'console_scripts': [
+            'emorec-train-face=emorec_ros.cli.train_face:main',
+            'emorec-evaluate-face=emorec_ros.cli.evaluate_face:main',
+        ],
+    },
+)

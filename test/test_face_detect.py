@@ -1,0 +1,114 @@
+"""Face detectors on real images, and the face crop the classifier gets."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emorec_ros.face.detect import (DETECTOR_NAMES, FaceBox, HaarFaceDetector, clipped_box, face_crop, iou,
+                                    make_detector)
+
+#: Where the woman's face is (checked by eye on the short-range MediaPipe boxes).
+PEXELS_FACES = {300: FaceBox(329, 75, 240, 240, 1.0), 400: FaceBox(326, 118, 208, 208, 1.0)}
+ASTRONAUT_FACE = FaceBox(178, 83, 95, 95, 1.0)
+
+
+@pytest.fixture(scope='module', params=['mediapipe', 'mediapipe_full'])
+def mediapipe_detector(request):
+    detector = make_detector(request.param, 0.5)
+    yield detector
+    detector.close()
+
+
+@pytest.mark.parametrize('index', sorted(PEXELS_FACES))
+def test_mediapipe_finds_the_one_face_in_the_clip(mediapipe_detector, pexels_frame, index):
+    boxes = mediapipe_detector.detect(pexels_frame(index))
+    assert len(boxes) == 1
+    assert iou(boxes[0], PEXELS_FACES[index]) > 0.6, boxes[0]
+    assert 0.5 <= boxes[0].score <= 1.0
+
+
+def test_mediapipe_finds_the_astronaut(mediapipe_detector, astronaut_bgr):
+    boxes = mediapipe_detector.detect(astronaut_bgr)
+    assert len(boxes) == 1
+    assert iou(boxes[0], ASTRONAUT_FACE) > 0.6, boxes[0]
+
+
+def test_haar_finds_the_astronaut_where_mediapipe_does(astronaut_bgr):
+    detector = HaarFaceDetector()
+    boxes = detector.detect(astronaut_bgr)
+    detector.close()
+    assert any(iou(box, ASTRONAUT_FACE) > 0.3 for box in boxes), boxes
+    assert all(0.5 <= box.score < 1.0 for box in boxes)
+    assert [box.score for box in boxes] == sorted((box.score for box in boxes), reverse=True)
+
+
+@pytest.mark.parametrize('name', DETECTOR_NAMES)
+def test_no_face_in_a_black_image(name):
+    detector = make_detector(name, 0.5)
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    detector.close()
+
+
+def test_unknown_detector_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="'nope'.*mediapipe, mediapipe_full, haar"):
+        make_detector('nope', 0.5)
+
+
+@pytest.mark.parametrize('image', [np.zeros((48, 48), np.uint8), np.zeros((48, 48, 3), np.float32),
+                                   np.zeros((48, 48, 4), np.uint8)])
+def test_detect_rejects_images_that_are_not_bgr8(image):
+    with pytest.raises(ValueError, match='uint8 \\(H, W, 3\\)'):
+        HaarFaceDetector().detect(image)
+
+
+def test_mediapipe_import_leaves_tensorflow_out():
+    code = ('import sys; from emorec_ros.face.detect import MediaPipeFaceDetector; MediaPipeFaceDetector().close(); '
+            'assert "tensorflow" not in sys.modules, "tensorflow was imported"')
+    result = subprocess.run([sys.executable, '-c', code], cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_iou():
+    a = FaceBox(0, 0, 10, 10, 1.0)
+    assert iou(a, a) == 1.0
+    assert iou(a, FaceBox(10, 0, 10, 10, 1.0)) == 0.0
+    assert iou(a, FaceBox(5, 0, 10, 10, 1.0)) == pytest.approx(50 / 150)
+    assert iou(a, FaceBox(0, 0, 0, 0, 1.0)) == 0.0
+
+
+def test_clipped_box_stays_inside_the_image():
+    assert clipped_box(-5.4, 10.6, 30, 500, 0.9, (20, 100)) == FaceBox(0, 11, 20, 89, 0.9)
+    assert clipped_box(25, 0, 40, 10, 0.9, (20, 100)) is None
+
+
+def _gradient_image(height=100, width=120):
+    """Each pixel holds its own coordinates: channel 0 = row, channel 1 = column."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    return np.stack([rows, cols, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+
+
+def test_face_crop_inside_the_image_is_the_square_around_the_box():
+    image = _gradient_image()
+    crop = face_crop(image, FaceBox(40, 30, 20, 30, 1.0), margin=0.2)  # side 36, centre (50, 45)
+    assert crop.shape == (36, 36, 3)
+    np.testing.assert_array_equal(crop, image[27:63, 32:68])
+
+
+def test_face_crop_pads_by_repeating_the_border():
+    image = _gradient_image()
+    crop = face_crop(image, FaceBox(0, 80, 20, 20, 1.0), margin=0.5)  # side 30, from (-5, 75) to (25, 105)
+    assert crop.shape == (30, 30, 3)
+    np.testing.assert_array_equal(crop[:, :5], np.repeat(crop[:, 5:6], 5, axis=1))  # left of column 0
+    np.testing.assert_array_equal(crop[25:], np.repeat(crop[24:25], 5, axis=0))  # below row 99
+    np.testing.assert_array_equal(crop[:25, 5:], image[75:, :25])
+
+
+def test_face_crop_of_a_grey_image_and_bad_input():
+    grey = _gradient_image()[..., 1]
+    assert face_crop(grey, FaceBox(100, 0, 20, 10, 1.0), margin=0.0).shape == (20, 20)
+    with pytest.raises(ValueError, match='margin'):
+        face_crop(grey, FaceBox(0, 0, 10, 10, 1.0), margin=-0.1)
+    with pytest.raises(ValueError, match='outside'):
+        face_crop(grey, FaceBox(500, 0, 10, 10, 1.0))

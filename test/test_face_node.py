@@ -1,0 +1,155 @@
+"""The face-emotion node in its own process, fed over DDS by video_source or by the test."""
+from __future__ import annotations
+
+import collections
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from diagnostic_msgs.msg import DiagnosticArray
+from emorec_ros.msg import FaceEmotionArray
+
+STARTUP_S = 60.0  # mediapipe + LiteRT start-up on a busy 2-core machine
+RATE = 15.0  # frames per second from video_source: a camera's pace that leaves room on a busy CI machine
+
+
+class Collector:
+    """Keeps what arrives on a topic (thread-safe)."""
+
+    def __init__(self, node, msg_type, topic: str, qos) -> None:
+        self.items: list = []
+        self._lock = threading.Lock()
+        node.create_subscription(msg_type, topic, self._add, qos)
+
+    def _add(self, msg) -> None:
+        with self._lock:
+            self.items.append(msg)
+
+    def take(self) -> list:
+        with self._lock:
+            items, self.items = self.items, []
+        return items
+
+
+@pytest.fixture()
+def face_node(start_node, probe, wait):
+    """A running face_emotion node, known to be up once it has answered a first image."""
+    node = start_node('face_emotion_node', {'smoothing': 0.0})
+    results = Collector(probe, FaceEmotionArray, 'face_emotions', QoSProfile(depth=500))
+    images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
+    black = _image(np.zeros((120, 160, 3), np.uint8), probe)
+    assert wait(lambda: (images.publish(black), bool(results.items))[1], STARTUP_S, period=0.5), node.log()
+    results.take()
+    return node, results, images
+
+
+def _image(bgr: np.ndarray, node, encoding: str = 'bgr8', **fields) -> Image:
+    msg = Image(header=Header(stamp=node.get_clock().now().to_msg(), frame_id='test_camera'),
+                height=bgr.shape[0], width=bgr.shape[1], encoding=encoding, is_bigendian=0,
+                step=bgr.shape[1] * (bgr.shape[2] if bgr.ndim == 3 else 1), data=bgr.tobytes())
+    for key, value in fields.items():
+        setattr(msg, key, value)
+    return msg
+
+
+def _answer(images, results, msg: Image, wait, timeout: float = 10.0) -> FaceEmotionArray:
+    """Publish ``msg`` until its result (same stamp) arrives; images may be dropped on the way."""
+    def answered():
+        images.publish(msg)
+        return any(r.header.stamp == msg.header.stamp for r in results.items)
+    assert wait(answered, timeout, period=0.3), 'no result for the image'
+    return next(r for r in results.take() if r.header.stamp == msg.header.stamp)
+
+
+def _emotions_of_segment(start_node, results, wait, start: int, end: int) -> collections.Counter:
+    source = start_node('video_source', {'start_frame': start, 'end_frame': end, 'rate': RATE})
+    assert source.wait_for_log('end of', timeout=(end - start) / RATE + STARTUP_S), source.log()
+    wait(lambda: False, 1.0)  # let the last results arrive
+    received = [r for r in results.take() if r.header.frame_id == 'camera']  # not the fixture's start-up images
+    assert len(received) >= 0.4 * (end - start), f'only {len(received)} results for {end - start} frames'
+    return collections.Counter(f.emotion for r in received for f in r.faces[:1])
+
+
+def test_happy_dominates_laughing_not_crying(face_node, start_node, wait):
+    _, results, _ = face_node
+    crying = _emotions_of_segment(start_node, results, wait, 0, 230)
+    laughing = _emotions_of_segment(start_node, results, wait, 260, 472)
+    print('crying part:', crying.most_common(), 'laughing part:', laughing.most_common())
+    assert laughing.most_common(1)[0][0] == 'happy'
+    assert laughing['happy'] >= 0.6 * sum(laughing.values())
+    assert crying.most_common(1)[0][0] != 'happy'
+    assert crying['happy'] <= 0.2 * sum(crying.values())
+
+
+def test_result_keeps_image_header_and_describes_faces(face_node, probe, media, wait):
+    import cv2
+
+    _, results, images = face_node
+    bgr = cv2.imread(str(media / 'astronaut.png'))
+    msg = _image(bgr, probe)
+    out = _answer(images, results, msg, wait)
+    assert out.header == msg.header
+    assert len(out.faces) == 1
+    face = out.faces[0]
+    assert face.id and face.emotion in face.labels and len(face.labels) == len(face.scores) == 7
+    assert abs(sum(face.scores) - 1.0) < 1e-3 and face.confidence == pytest.approx(max(face.scores))
+    assert 0 < face.roi.width < bgr.shape[1] and 0 < face.roi.height < bgr.shape[0]
+    assert face.emotion == 'happy'
+
+
+@pytest.mark.parametrize('bad', [
+    dict(encoding='16UC1'),
+    dict(encoding='yuv422'),
+    dict(step=10),                      # step shorter than a row
+    dict(data=b'\x00' * 100),           # data shorter than step * height
+    dict(height=0, width=0, step=0, data=b''),
+    dict(height=100000, width=100000, step=300000, data=b''),
+])
+def test_bad_image_is_reported_and_node_keeps_serving(face_node, probe, wait, bad):
+    node, results, images = face_node
+    black = np.zeros((120, 160, 3), np.uint8)
+    bad_msg = _image(black, probe, **bad)
+    for _ in range(3):
+        images.publish(bad_msg)
+    assert node.wait_for_log('image skipped', timeout=10.0), node.log()
+    assert all(r.header.stamp != bad_msg.header.stamp for r in results.take())
+    _answer(images, results, _image(black, probe), wait)
+    assert node.process.poll() is None
+
+
+def test_debug_image_and_diagnostics(face_node, probe, media, wait):
+    import cv2
+
+    _, results, images = face_node
+    debug = Collector(probe, Image, 'face_debug_image', qos_profile_sensor_data)
+    diagnostics = Collector(probe, DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
+    msg = _image(cv2.imread(str(media / 'astronaut.png')), probe)
+    assert wait(lambda: (images.publish(msg), any(d.header == msg.header for d in debug.items))[1], 10.0, period=0.3)
+    annotated = next(d for d in debug.take() if d.header == msg.header)
+    assert (annotated.height, annotated.width, annotated.encoding) == (msg.height, msg.width, 'bgr8')
+    assert bytes(annotated.data) != bytes(msg.data)  # boxes and labels are drawn
+    assert wait(lambda: any(s.name == 'emorec_ros: face_emotion' for d in diagnostics.items for s in d.status), 5.0)
+    status = next(s for d in diagnostics.take() for s in d.status if s.name == 'emorec_ros: face_emotion')
+    keys = {v.key for v in status.values}
+    assert {'rate (Hz)', 'processing p95 (ms)', 'images processed', 'images rejected'} <= keys
+
+
+def test_missing_model_is_one_clear_fatal_error(start_node, tmp_path):
+    node = start_node('face_emotion_node', {'model_path': str(tmp_path / 'nowhere.tflite')})
+    assert node.process.wait(timeout=STARTUP_S) == 1
+    log = node.log()
+    assert 'nowhere.tflite' in log and 'not found' in log and 'train_face' in log
+
+
+def test_corrupt_model_is_one_clear_fatal_error(start_node, tmp_path, model_path):
+    bad = tmp_path / 'corrupt.tflite'
+    bad.write_bytes(b'this is not a flatbuffer' * 100)
+    shutil.copy(model_path.with_suffix('.json'), bad.with_suffix('.json'))
+    node = start_node('face_emotion_node', {'model_path': str(bad)})
+    assert node.process.wait(timeout=STARTUP_S) == 1
+    assert 'corrupt.tflite could not be loaded' in node.log()
