@@ -6,6 +6,8 @@ SHELL := /bin/bash
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
+# Datasets for benchmarks and evaluations (fer2013/, bandai_motion/, video/), never shipped.
+DATA ?= ../shared/data
 
 .PHONY: help setup test demo bench clean distclean
 
@@ -13,7 +15,7 @@ help:
 	@echo 'make setup      create .venv and build the package (fast when nothing changed)'
 	@echo 'make test       run the tests (PYTEST_ARGS=...)'
 	@echo 'make demo       run the demo (DEMO_ARGS=...)'
-	@echo 'make bench      run the face pipeline benchmark (BENCH_ARGS=...)'
+	@echo 'make bench      face accuracy and pipeline benchmarks on DATA=$(DATA) (BENCH_ARGS=...)'
 	@echo 'make clean      remove build/ install/ log/'
 	@echo 'make distclean  clean, and remove .venv'
 
@@ -27,7 +29,8 @@ demo: setup
 	bash tools/in_env.sh python -m emorec_ros.cli.demo $(DEMO_ARGS)
 
 bench: setup
-	bash tools/in_env.sh python bench/face_pipeline.py $(BENCH_ARGS)
+	bash tools/in_env.sh python bench/face_accuracy.py --data $(DATA)
+	bash tools/in_env.sh python bench/face_pipeline.py --data $(DATA) $(BENCH_ARGS)
 
 clean:
 	rm -rf build install log .pytest_cache

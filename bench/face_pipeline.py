@@ -35,7 +35,9 @@ from std_msgs.msg import Header
 
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotionArray
-from peers import fer_model
+
+sys.path.insert(0, str(Path(__file__).parent))  # the project's env runs Python with a safe path
+from peers import fer_model  # noqa: E402
 
 SIZE = (640, 480)
 

@@ -153,3 +153,19 @@ def test_corrupt_model_is_one_clear_fatal_error(start_node, tmp_path, model_path
     node = start_node('face_emotion_node', {'model_path': str(bad)})
     assert node.process.wait(timeout=STARTUP_S) == 1
     assert 'corrupt.tflite could not be loaded' in node.log()
+
+
+def test_parameters_are_declared_with_descriptions_and_ranges(face_node, probe):
+    from rcl_interfaces.srv import DescribeParameters, GetParameters
+
+    names = ['detector', 'smoothing', 'max_faces', 'model_path']
+    describe = probe.create_client(DescribeParameters, '/face_emotion/describe_parameters')
+    assert describe.wait_for_service(timeout_sec=10.0)
+    descriptors = {d.name: d for d in describe.call(DescribeParameters.Request(names=names), timeout_sec=10.0).descriptors}
+    assert all(descriptors[n].description for n in names)
+    assert descriptors['smoothing'].floating_point_range[0].to_value < 1.0
+    assert descriptors['max_faces'].integer_range[0].from_value == 1
+    get = probe.create_client(GetParameters, '/face_emotion/get_parameters')
+    assert get.wait_for_service(timeout_sec=10.0)
+    values = get.call(GetParameters.Request(names=['detector', 'max_faces']), timeout_sec=10.0).values
+    assert (values[0].string_value, values[1].integer_value) == ('mediapipe', 10)

@@ -1,0 +1,3 @@
+"""Body-language (gesture) emotion: skeletons from MediaPipe pose or BVH motion capture,
+window features, DTW against stored templates, and a classifier over the template labels.
+No ROS is imported here."""
