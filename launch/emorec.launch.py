@@ -31,6 +31,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('params_file', default_value=str(share / 'config' / 'emorec.yaml'),
                               description='node parameters'),
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2 with config/emorec.rviz'),
+        # rviz2 first: launch resolves a package when it starts its node, and if rviz2 is not
+        # installed it stops with an error at once; after our nodes, they would be left running.
+        Node(package='rviz2', executable='rviz2', name='rviz2',
+             condition=IfCondition(LaunchConfiguration('rviz')),
+             arguments=['-d', str(share / 'config' / 'emorec.rviz')]),
         Node(package='emorec_ros', executable='video_source', name='video_source',
              condition=IfCondition(LaunchConfiguration('video')),
              parameters=[params, {'source': ParameterValue(LaunchConfiguration('video_file'), value_type=str),
@@ -38,7 +43,4 @@ def generate_launch_description() -> LaunchDescription:
              remappings=[('image', image)]),
         Node(package='emorec_ros', executable='face_emotion_node', name='face_emotion',
              parameters=[params], remappings=[('image', image)]),
-        Node(package='rviz2', executable='rviz2', name='rviz2',
-             condition=IfCondition(LaunchConfiguration('rviz')),
-             arguments=['-d', str(share / 'config' / 'emorec.rviz')]),
     ])

@@ -186,8 +186,10 @@ def make_detector(name: str, min_confidence: float = 0.5) -> FaceDetector:
     raise ValueError(f'unknown face detector {name!r}; choose one of {", ".join(DETECTOR_NAMES)}')
 
 
-def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARGIN) -> np.ndarray:
-    """A square crop centred on ``box``, side max(width, height) * (1 + margin) pixels.
+def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARGIN,
+              shift: float = 0.0) -> np.ndarray:
+    """A square crop around ``box``, side max(width, height) * (1 + margin) pixels, its centre
+    ``shift`` box heights below the box centre (negative: above).
 
     Works on grey (H, W) or colour (H, W, C) images; where the square leaves the image its border
     pixels are repeated. Returns a new array of shape (side, side[, C]), same dtype.
@@ -196,7 +198,7 @@ def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARG
         raise ValueError(f'margin must be >= 0, got {margin}')
     side = max(1, int(round(max(box.width, box.height) * (1 + margin))))
     cx, cy = box.center
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    left, top = int(round(cx - side / 2)), int(round(cy + shift * box.height - side / 2))
     height, width = image.shape[:2]
     x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
     if x1 <= x0 or y1 <= y0:

@@ -1,6 +1,7 @@
 """What every emorec_ros node does the same way: parameters, QoS, package files, diagnostics."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,12 @@ def spin_node(node_class: type[Node], args: list[str] | None = None) -> int:
         pass
     except StartupError:
         return 1
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Shutdown (Ctrl-C) invalidated the context while a callback was publishing: a normal exit.
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
