@@ -1,4 +1,5 @@
-"""Start emorec_ros: the face-emotion node on a camera topic, or on a video through video_source.
+"""Start emorec_ros: the face- and gesture-emotion nodes on a camera topic, or on a video
+through video_source.
 
     ros2 launch emorec_ros emorec.launch.py image:=/camera/image_raw
     ros2 launch emorec_ros emorec.launch.py video:=true               # the bundled demo clip
@@ -31,6 +32,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('params_file', default_value=str(share / 'config' / 'emorec.yaml'),
                               description='node parameters'),
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2 with config/emorec.rviz'),
+        DeclareLaunchArgument('face', default_value='true', description='start the face-emotion node'),
+        DeclareLaunchArgument('gesture', default_value='true', description='start the gesture-emotion node'),
         # rviz2 first: launch resolves a package when it starts its node, and if rviz2 is not
         # installed it stops with an error at once; after our nodes, they would be left running.
         Node(package='rviz2', executable='rviz2', name='rviz2',
@@ -42,5 +45,9 @@ def generate_launch_description() -> LaunchDescription:
                                   'loop': ParameterValue(LaunchConfiguration('loop'), value_type=bool)}],
              remappings=[('image', image)]),
         Node(package='emorec_ros', executable='face_emotion_node', name='face_emotion',
+             condition=IfCondition(LaunchConfiguration('face')),
+             parameters=[params], remappings=[('image', image)]),
+        Node(package='emorec_ros', executable='gesture_emotion_node', name='gesture_emotion',
+             condition=IfCondition(LaunchConfiguration('gesture')),
              parameters=[params], remappings=[('image', image)]),
     ])

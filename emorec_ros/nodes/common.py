@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
 
@@ -82,13 +82,15 @@ def publish_diagnostics(node: Node, publisher, status: DiagnosticStatus) -> None
     publisher.publish(array)
 
 
-def spin_node(node_class: type[Node], args: list[str] | None = None) -> int:
-    """rclpy.init, build the node, spin until shutdown; a node that fails to start returns 1."""
+def spin_node(node_class: type[Node], args: list[str] | None = None,
+              executor: Callable[[], Executor] | None = None) -> int:
+    """rclpy.init, build the node, spin until shutdown (on an executor made by ``executor``,
+    default single-threaded); a node that fails to start returns 1."""
     rclpy.init(args=args)
     node = None
     try:
         node = node_class()
-        rclpy.spin(node)
+        rclpy.spin(node, executor=executor() if executor else None)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except StartupError:
