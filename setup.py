@@ -6,6 +6,7 @@ ament_cmake); colcon does not use this file.
     pip install .            # core: detection, tracking, classification with LiteRT
     pip install '.[train]'   # plus TensorFlow, to train and evaluate the face model
     pip install '.[pose]'    # plus MediaPipe, for body pose
+    pip install '.[gesture]' # plus tslearn and scikit-learn, for gesture templates
 """
 import re
 from pathlib import Path
@@ -41,6 +42,9 @@ setup(
         'train': ['tensorflow-cpu', 'matplotlib'],
         # mediapipe 0.10.30 and later have no mediapipe.solutions; requirements.txt pins 0.10.21.
         'pose': ['mediapipe<0.10.30'],
+        # Gesture templates: DTW (tslearn), the classifier over them (scikit-learn), and the
+        # evaluation's confusion matrices (matplotlib).
+        'gesture': ['tslearn', 'scikit-learn', 'matplotlib'],
     },
     entry_points={
         'console_scripts': [

@@ -3,17 +3,17 @@ that the emotion classifier gets.
 
 All boxes are in pixels of the input image, origin at its top-left corner, x to the right and
 y down, clipped to the image. Neither ROS nor TensorFlow is imported here (see
-``_import_mediapipe_face_detection`` for how MediaPipe is kept from importing TensorFlow).
+``emorec_ros.mediapipe_import`` for how MediaPipe is kept from importing TensorFlow).
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Protocol
 
 import cv2
 import numpy as np
+
+from emorec_ros.mediapipe_import import import_solution
 
 #: Share of the longer box side that ``face_crop`` adds to the square's side (half above and
 #: below, half left and right). On 2,944 FER-2013 training faces (the classifier's input) MediaPipe
@@ -84,28 +84,6 @@ def _by_score(boxes: list[FaceBox | None]) -> list[FaceBox]:
     return sorted((b for b in boxes if b is not None), key=lambda b: b.score, reverse=True)
 
 
-def _import_mediapipe_face_detection() -> ModuleType:
-    """``mediapipe.python.solutions.face_detection`` without importing TensorFlow.
-
-    Any ``import mediapipe.<anything>`` first runs ``mediapipe/__init__.py``, which imports
-    ``mediapipe.tasks.python``; its ``core/optional_dependencies.py`` does
-    ``from tensorflow.tools.docs import doc_controls`` (used only to build API docs, with a no-op
-    fallback on ModuleNotFoundError). Where TensorFlow is installed that costs ~5-8 s and
-    ~700 MB. A None entry in ``sys.modules`` makes that one import raise ModuleNotFoundError, so
-    MediaPipe takes its fallback; the entry is removed at once, so a later ``import tensorflow``
-    works as usual. Not safe against another thread importing TensorFlow at the same moment.
-    """
-    block = 'mediapipe' not in sys.modules and 'tensorflow' not in sys.modules
-    if block:
-        sys.modules['tensorflow'] = None  # type: ignore[assignment]
-    try:
-        from mediapipe.python.solutions import face_detection
-    finally:
-        if block:
-            del sys.modules['tensorflow']
-    return face_detection
-
-
 class MediaPipeFaceDetector:
     """MediaPipe's BlazeFace: short range (faces within ~2 m of the camera) or full range (~5 m).
 
@@ -113,7 +91,7 @@ class MediaPipeFaceDetector:
     """
 
     def __init__(self, min_confidence: float = 0.5, full_range: bool = False) -> None:
-        face_detection = _import_mediapipe_face_detection()
+        face_detection = import_solution('face_detection')
         self._detector = face_detection.FaceDetection(min_detection_confidence=min_confidence,
                                                       model_selection=1 if full_range else 0)
 

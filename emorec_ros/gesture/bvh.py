@@ -1,8 +1,9 @@
 """BVH motion capture: parser, forward kinematics, and the Bandai-Namco joints on our Skeleton.
 
-Hand-written with numpy: of the BVH packages on PyPI, pybvh 0.9.0 (MIT, numpy) refuses position
-channels on non-root joints, which every joint of the Bandai-Namco data has, and bvhio 1.5.4 pins
-pyglm and spatial-transform; the parser and forward kinematics below are about 100 lines.
+Hand-written with numpy; the parser and forward kinematics take a page. Of the BVH packages on
+PyPI, pybvh 0.9.0 (MIT, numpy) refuses position channels on non-root joints, which every joint of
+the Bandai-Namco data has; bvhtools 1.6.0 pulls raylib, scipy, pyyaml and pillow; bvhio 1.5.4
+pins pyglm and spatial-transform (bvhsdk 0.2.1 and the 2017-2020 ones were not tried).
 
 Conventions (those of the BVH format): rotations are Euler angles in degrees, applied in the order
 the CHANNELS line lists them (``Zrotation Xrotation Yrotation`` is R = Rz @ Rx @ Ry, acting on

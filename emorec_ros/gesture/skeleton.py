@@ -24,6 +24,13 @@ _LS, _RS, _LH, _RH = (JOINT_INDEX[n] for n in ('left_shoulder', 'right_shoulder'
 
 #: Visibility from which a joint counts as present.
 VISIBLE = 0.5
+#: Visibility from which a shoulder counts as present. Lower, because the shoulders anchor the
+#: normalisation (no frame can be used without both) and pose estimators infer them well when a
+#: hand or arm is in front of them: MediaPipe places such a shoulder where it is while reporting a
+#: visibility of 0.35-0.5 (the demo clip, a hand at the face).
+SHOULDER_VISIBLE = 0.2
+_THRESHOLDS = np.full(len(JOINTS), VISIBLE)
+_THRESHOLDS[[_LS, _RS]] = SHOULDER_VISIBLE
 
 #: Torso length (shoulder midpoint to hip midpoint) per shoulder width, to scale a skeleton whose
 #: hips are missing (a camera that sees the upper body only). MediaPipe's shoulder landmarks of an
@@ -64,8 +71,8 @@ class Skeleton:
 
     @property
     def present(self) -> np.ndarray:
-        """Which joints are present (visibility >= VISIBLE), bool (len(JOINTS),)."""
-        return self.visibility >= VISIBLE
+        """Which joints are present (``present_joints``), bool (len(JOINTS),)."""
+        return present_joints(self.visibility)
 
     @property
     def has_reference(self) -> bool:
@@ -83,17 +90,23 @@ class Skeleton:
         return Skeleton(normalise(self.positions, self.visibility, np.float64(scale)), self.visibility)
 
 
+def present_joints(visibility: np.ndarray) -> np.ndarray:
+    """Which joints of skeletons (..., J) are present: visibility >= VISIBLE, for the shoulders
+    >= SHOULDER_VISIBLE."""
+    return visibility >= _THRESHOLDS
+
+
 def body_scale(positions: np.ndarray, visibility: np.ndarray) -> np.ndarray:
     """Torso length (..., ) of skeletons (..., J, D) with visibilities (..., J), in the positions'
     units: shoulder midpoint to hip midpoint where both hips are present, else shoulder width
     times TORSO_PER_SHOULDER_WIDTH; 0 where a shoulder is missing."""
-    present = visibility >= VISIBLE
+    known = present_joints(visibility)
     shoulders = (positions[..., _LS, :] + positions[..., _RS, :]) / 2
     hips = (positions[..., _LH, :] + positions[..., _RH, :]) / 2
     torso = np.linalg.norm(hips - shoulders, axis=-1)
     width = np.linalg.norm(positions[..., _LS, :] - positions[..., _RS, :], axis=-1) * TORSO_PER_SHOULDER_WIDTH
-    scale = np.where(present[..., _LH] & present[..., _RH] & (torso > 0), torso, width)
-    return np.where(present[..., _LS] & present[..., _RS], scale, 0.0)
+    scale = np.where(known[..., _LH] & known[..., _RH] & (torso > 0), torso, width)
+    return np.where(known[..., _LS] & known[..., _RS], scale, 0.0)
 
 
 def normalise(positions: np.ndarray, visibility: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -103,13 +116,13 @@ def normalise(positions: np.ndarray, visibility: np.ndarray, scale: np.ndarray) 
     (z = 0 in 3-D)."""
     rest = np.zeros(positions.shape[-2:])
     rest[:, :2] = REST_POSE
-    present = visibility >= VISIBLE
+    known = present_joints(visibility)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), positions.shape[:-2])
-    usable = present[..., _LS] & present[..., _RS] & (scale > 0)
+    usable = known[..., _LS] & known[..., _RS] & (scale > 0)
     origin = (positions[..., _LS, :] + positions[..., _RS, :]) / 2
     safe_scale = np.where(usable, scale, 1.0)[..., None, None]
     result = (positions - origin[..., None, :]) / safe_scale
-    return np.where((present & usable[..., None])[..., None], result, rest)
+    return np.where((known & usable[..., None])[..., None], result, rest)
 
 
 def stack(skeletons: Sequence[Skeleton]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,146 @@
+"""From a window of skeletons to what the classifier compares: a feature sequence for DTW and a
+kinematics vector (how much and how jerkily the body moves).
+
+A window is positions (T, J, D) with visibilities (T, J), in any units (pixels, metres), at a
+known frame rate. Everything is computed on the window resampled to FEATURE_RATE_HZ, so windows
+recorded at different frame rates compare, and in normalised units (``skeleton.normalise``: origin
+at the shoulder midpoint of each frame, one unit = the window's torso length), so the distance to
+the camera and the person's size drop out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emorec_ros.gesture.skeleton import JOINT_INDEX, body_scale, normalise, present_joints
+
+#: Rate of the feature sequences. Emotional body motion is slow (gait cycles ~1-2 Hz); 15 Hz
+#: keeps it and makes DTW four times cheaper than 30 Hz.
+FEATURE_RATE_HZ = 15.0
+#: Velocities enter the DTW sequence as the displacement over this many seconds (torso lengths),
+#: so that a wrist swinging at 2-3 torso lengths per second weighs about as much as a posture
+#: difference of a quarter torso.
+VELOCITY_SPAN_S = 0.1
+#: Weight of the per-joint log speeds in the DTW sequence.
+LOG_SPEED_WEIGHT = 0.3
+#: Offsets inside the logarithms, in torso lengths per second (speed), per second squared
+#: (acceleration) and torso lengths (bounce): about the noise level of each.
+SPEED_FLOOR, ACCELERATION_FLOOR, BOUNCE_FLOOR = 0.05, 1.0, 0.01
+#: Percentile of the per-frame torso lengths that scales a window: a high one, because bending
+#: forward shortens the torso in a 2-D view.
+SCALE_PERCENTILE = 90
+
+_LS, _RS = JOINT_INDEX['left_shoulder'], JOINT_INDEX['right_shoulder']
+
+
+@dataclass(frozen=True)
+class WindowFeatures:
+    """``sequence`` (n, F) float64 at FEATURE_RATE_HZ for DTW; ``kinematics`` (K,) float64."""
+
+    sequence: np.ndarray
+    kinematics: np.ndarray
+
+
+def fill_gaps(positions: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each missing joint (``skeleton.present_joints``) takes its position from the nearest frame
+    of the window where it is present, and that frame's visibility; a joint missing in every frame
+    stays missing. Returns new arrays (T, J, D), (T, J)."""
+    present = present_joints(visibility)
+    frames = np.arange(len(positions))
+    positions, visibility = positions.copy(), visibility.copy()
+    for joint in np.where(~present.all(axis=0) & present.any(axis=0))[0]:
+        seen = frames[present[:, joint]]
+        later = np.clip(np.searchsorted(seen, frames), 0, len(seen) - 1)
+        earlier = np.clip(later - 1, 0, len(seen) - 1)
+        nearest = np.where(np.abs(seen[earlier] - frames) <= np.abs(seen[later] - frames), seen[earlier], seen[later])
+        positions[:, joint] = positions[nearest, joint]
+        visibility[:, joint] = visibility[nearest, joint]
+    return positions, visibility
+
+
+def resample(values: np.ndarray, fps: float, rate: float = FEATURE_RATE_HZ) -> np.ndarray:
+    """Linear resampling along axis 0 from ``fps`` to ``rate``; the first sample is kept."""
+    duration = (len(values) - 1) / fps
+    times = np.arange(int(np.floor(duration * rate + 1e-9)) + 1) / rate
+    source = times * fps
+    low = np.minimum(np.floor(source).astype(int), len(values) - 1)
+    high = np.minimum(low + 1, len(values) - 1)
+    weight = (source - low).reshape((-1,) + (1,) * (values.ndim - 1))
+    return values[low] * (1 - weight) + values[high] * weight
+
+
+def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -> WindowFeatures:
+    """Features of one window: positions (T, J, D), visibilities (T, J), frame rate in Hz.
+
+    The window needs both shoulders in at least one frame and must span at least three samples
+    at FEATURE_RATE_HZ (0.13 s); raises ValueError otherwise. Missing joints are filled first
+    (``fill_gaps``), then take REST_POSE positions (so they stand still); non-finite positions
+    count as missing, so no NaN comes out.
+
+    sequence, per sample: normalised positions (J*D), velocities times VELOCITY_SPAN_S (J*D),
+    LOG_SPEED_WEIGHT * log(speed + SPEED_FLOOR) per joint (J).
+    kinematics: mean and standard deviation over the window of log(speed + SPEED_FLOOR) per
+    joint (2J), mean log(acceleration + ACCELERATION_FLOOR) per joint (J), and log of the vertical
+    bounce of the shoulder midpoint (standard deviation, + BOUNCE_FLOOR) and of its mean vertical
+    speed (+ SPEED_FLOOR) (2).
+    """
+    if fps <= 0:
+        raise ValueError(f'fps must be > 0, got {fps}')
+    positions, visibility = np.asarray(positions, np.float64), np.asarray(visibility, np.float64)
+    unknown = ~np.isfinite(positions).all(axis=-1) | ~np.isfinite(visibility)
+    positions = np.where(unknown[..., None], 0.0, positions)
+    positions, visibility = fill_gaps(positions, np.where(unknown, 0.0, visibility))
+    scales = body_scale(positions, visibility)
+    if not np.any(scales > 0):
+        raise ValueError('no frame of the window has both shoulders')
+    scale = np.percentile(scales[scales > 0], SCALE_PERCENTILE)
+    normalised = resample(normalise(positions, visibility, scale), fps)
+    if len(normalised) < 3:
+        raise ValueError(f'a window of {len(positions)} frames at {fps} Hz is too short')
+    origin = resample((positions[:, _LS] + positions[:, _RS]) / 2 / scale, fps)
+    step = 1.0 / FEATURE_RATE_HZ
+    velocity = np.gradient(normalised, step, axis=0)
+    speed = np.linalg.norm(velocity, axis=-1)
+    acceleration = np.linalg.norm(np.gradient(velocity, step, axis=0), axis=-1)
+    log_speed = np.log(speed + SPEED_FLOOR)
+    n = len(normalised)
+    sequence = np.concatenate([normalised.reshape(n, -1), VELOCITY_SPAN_S * velocity.reshape(n, -1),
+                               LOG_SPEED_WEIGHT * log_speed], axis=1)
+    vertical = origin[:, 1]
+    kinematics = np.concatenate([
+        log_speed.mean(axis=0), log_speed.std(axis=0), np.log(acceleration + ACCELERATION_FLOOR).mean(axis=0),
+        [np.log(vertical.std() + BOUNCE_FLOOR), np.log(np.abs(np.gradient(vertical, step)).mean() + SPEED_FLOOR)]])
+    return WindowFeatures(sequence, kinematics)
+
+
+def window_starts(frames: int, length: int, stride: int) -> list[int]:
+    """First frames of the windows of ``length`` frames, every ``stride`` frames, that cover a
+    recording of ``frames`` frames, the last one ending at its end; [0] when it is shorter."""
+    if length < 1 or stride < 1 or frames < 1:
+        raise ValueError(f'need frames, length and stride >= 1, got {frames}, {length}, {stride}')
+    if frames <= length:
+        return [0]
+    starts = list(range(0, frames - length + 1, stride))
+    if starts[-1] != frames - length:
+        starts.append(frames - length)
+    return starts
+
+
+def loop_to_length(values: np.ndarray, length: int) -> np.ndarray:
+    """``values`` repeated end to start along axis 0 until it has ``length`` rows (cut to
+    ``length`` when longer). A recording shorter than a window is one cycle of the motion (the
+    short Bandai-Namco clips are single gait cycles whose last pose equals the first), so it
+    loops rather than freezing on its last frame, which would read as standing still."""
+    return values[np.arange(length) % len(values)]
+
+
+def cut_windows(positions: np.ndarray, visibility: np.ndarray, fps: float, window_s: float,
+                stride_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(positions, visibility) of the windows of ``window_s`` seconds every ``stride_s`` seconds
+    that cover a recording (T, J, D), (T, J) at ``fps``; a shorter recording is looped to one
+    window."""
+    length, stride = max(1, round(window_s * fps)), max(1, round(stride_s * fps))
+    if len(positions) < length:
+        positions, visibility = loop_to_length(positions, length), loop_to_length(visibility, length)
+    return [(positions[s:s + length], visibility[s:s + length]) for s in window_starts(len(positions), length, stride)]

@@ -1,0 +1,122 @@
+"""GestureClassifier with no templates, one label, too few templates, and enough to fit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emorec_ros.gesture.classify import NEAREST_TEMPLATE_CONFIDENCE, GestureClassifier
+from emorec_ros.gesture.dtw import warm_up
+from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, REST_POSE
+from emorec_ros.gesture.template import Template
+
+J = len(JOINTS)
+FPS = 30.0
+# Three "gestures": waving slowly with small swings, waving fast with big swings, and bobbing the
+# head; each recorded several times with its own tempo, phase, position and noise.
+STYLES = {'calm': (0.6, 0.15, 'right_wrist', 0), 'excited': (2.2, 0.6, 'right_wrist', 0),
+          'nodding': (1.2, 0.1, 'head', 1)}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def compiled():
+    warm_up()
+
+
+def recording(label: str, seed: int, seconds: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (frames, J, 2) in pixels and visibilities of one take of a gesture."""
+    hz, amplitude, joint, axis = STYLES[label]
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * FPS)) / FPS
+    hz *= rng.uniform(0.85, 1.15)
+    poses = np.repeat(REST_POSE[None], len(t), axis=0).copy()
+    poses[:, JOINT_INDEX[joint], axis] += amplitude * np.sin(2 * np.pi * hz * t + rng.uniform(0, 2 * np.pi))
+    poses += rng.normal(scale=0.01, size=poses.shape)
+    return poses * rng.uniform(80, 120) + rng.uniform(100, 400, size=2), np.ones((len(t), J))
+
+
+def template(label: str, seed: int, seconds: float = 3.0) -> Template:
+    positions, visibility = recording(label, seed, seconds)
+    return Template.new(label, positions, visibility, FPS, source='test')
+
+
+def test_without_templates_it_says_so():
+    classifier = GestureClassifier()
+    assert classifier.fit([]) == []
+    result = classifier.classify(*recording('calm', 0), FPS)
+    assert result.method == 'no_templates' and result.label is None and result.labels == ()
+    assert result.probabilities.size == 0 and result.confidence == 0.0 and result.nearest_id is None
+
+
+def test_one_label_answers_with_the_nearest_template_and_low_confidence():
+    templates = [template('calm', 1), template('calm', 2)]
+    classifier = GestureClassifier()
+    classifier.fit(templates)
+    result = classifier.classify(*recording('excited', 3, seconds=2.0), FPS)
+    assert result.method == 'nearest_template' and result.label == 'calm'
+    assert result.confidence == NEAREST_TEMPLATE_CONFIDENCE < 0.5
+    assert result.nearest_id in {t.id for t in templates} and np.isfinite(result.nearest_distance)
+
+
+def test_too_few_templates_per_label_fall_back_to_the_nearest_template():
+    templates = [template('calm', 4), template('excited', 5)]
+    classifier = GestureClassifier()
+    classifier.fit(templates)
+    assert classifier.method == 'nearest_template'
+    result = classifier.classify(*recording('excited', 6, seconds=2.0), FPS)
+    assert result.label == 'excited' and result.nearest_id == templates[1].id
+    np.testing.assert_array_equal(result.probabilities, [0.0, 1.0])  # labels are sorted: calm, excited
+
+
+def test_enough_templates_fit_a_regression_that_tells_the_gestures_apart():
+    templates = [template(label, 100 * i + seed) for i, label in enumerate(STYLES) for seed in range(4)]
+    classifier = GestureClassifier()
+    assert classifier.fit(templates) == []
+    assert classifier.method == 'logistic_regression' and classifier.labels == ('calm', 'excited', 'nodding')
+    for i, label in enumerate(STYLES):
+        for seed in (50, 51):
+            result = classifier.classify(*recording(label, 100 * i + seed, seconds=2.0), FPS)
+            assert result.method == 'logistic_regression'
+            assert result.probabilities.sum() == pytest.approx(1.0)
+            assert result.label == label, (label, result)
+            assert result.confidence == pytest.approx(result.probabilities.max())
+            assert next(t.label for t in templates if t.id == result.nearest_id) == label
+
+
+def test_unusable_templates_are_reported_and_left_out():
+    good = [template('calm', 7), template('excited', 8)]
+    positions, visibility = recording('calm', 9)
+    no_shoulders = Template.new('calm', positions, np.zeros_like(visibility), FPS, 'test')
+    three_d = Template.new('calm', np.concatenate([positions, np.ones((len(positions), J, 1))], axis=2), visibility,
+                           FPS, 'test')
+    foreign = Template('abc', 'calm', positions[:, :3], visibility[:, :3], FPS, 'test', '2026-01-01T00:00:00+00:00',
+                       joints=('nose', 'left_eye', 'right_eye'))
+    classifier = GestureClassifier()
+    skipped = dict(classifier.fit(good + [no_shoulders, three_d, foreign]))
+    assert set(skipped) == {no_shoulders.id, three_d.id, foreign.id}
+    assert 'shoulders' in skipped[no_shoulders.id] and '3-D' in skipped[three_d.id]
+    assert classifier.labels == ('calm', 'excited')
+    with pytest.raises(ValueError, match='3-D window'):
+        classifier.classify(three_d.positions[:60], three_d.visibility[:60], FPS)
+
+
+def test_windows_without_shoulders_are_left_out_of_a_template_that_has_others():
+    positions, visibility = recording('calm', 14, seconds=4.0)
+    visibility[:70, JOINT_INDEX['left_shoulder']] = 0.0  # the first 2.3 s: not usable
+    templates = [Template.new('calm', positions, visibility, FPS, 'test'), template('calm', 15)]
+    classifier = GestureClassifier()
+    assert classifier.fit(templates) == []
+    result = classifier.classify(*recording('calm', 16, seconds=2.0), FPS)
+    assert result.label == 'calm' and np.isfinite(result.nearest_distance)
+
+
+def test_groups_keep_a_recordings_windows_from_describing_each_other():
+    # Two labels, each recorded twice, but both takes of a label in one group: no template of its
+    # own label is left to describe a take by, so no regression can be fitted.
+    templates = [template('calm', 10), template('calm', 11), template('excited', 12), template('excited', 13)]
+    classifier = GestureClassifier()
+    classifier.fit(templates, groups=['a', 'a', 'b', 'b'])
+    assert classifier.method == 'nearest_template'
+    classifier.fit(templates)  # each template its own group
+    assert classifier.method == 'logistic_regression'
+    with pytest.raises(ValueError):
+        classifier.fit(templates, groups=['a'])
