@@ -91,7 +91,10 @@ class EmotionClassifier:
         face = self.prepare(crop).astype(np.float32) * self.card.scale + self.card.offset
         self._interpreter.set_tensor(self._in, face[None, :, :, None])
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._out)[0].copy()
+        scores = self._interpreter.get_tensor(self._out)[0].astype(np.float32)
+        # An int8 model's softmax comes in steps of 1/256: renormalise so the scores sum to 1.
+        total = float(scores.sum())
+        return scores / total if total > 0 else np.full_like(scores, 1.0 / len(scores))
 
     def scores_batch(self, crops: np.ndarray) -> np.ndarray:
         """Scores (N, len(labels)) for N crops."""
