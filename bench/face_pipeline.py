@@ -15,6 +15,7 @@ Prints one table; nothing is timed in the test suite.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import threading
@@ -108,11 +109,14 @@ def measure(bench: Bench, params: dict, image: Image, args) -> tuple[float, floa
                 print(f'  node did not start: {node.stderr.read()[-500:] if node.poll() is not None else "timeout"}')
                 return None
         saturated, sent = bench.run(image, args.offered_hz, args.seconds)
-        span = saturated[-1][0] - saturated[0][0] if len(saturated) > 1 else float('inf')
-        fps = (len(saturated) - 1) / span
         camera, camera_sent = bench.run(image, 30.0, args.seconds)
+        if len(saturated) < 2 or not camera:
+            alive = 'running' if node.poll() is None else f'exited {node.returncode}'
+            print(f'  too few results ({len(saturated)} saturated, {len(camera)} at 30 Hz); node {alive}')
+            return None
+        fps = (len(saturated) - 1) / (saturated[-1][0] - saturated[0][0])
         latency = 1000 * np.array([r[1] for r in camera])
-        faces = float(np.mean([r[2] for r in camera])) if camera else 0.0
+        faces = float(np.mean([r[2] for r in camera]))
         return fps, len(camera) / camera_sent, float(np.percentile(latency, 50)), float(np.percentile(latency, 95)), faces
     finally:
         node.terminate()
@@ -154,7 +158,9 @@ def main() -> int:
         bench.destroy_node()
         rclpy.try_shutdown()
 
-    print(f'\nface_emotion node, 640x480 bgr8 over DDS between processes; {args.seconds:g} s per cell; '
+    transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', 'DEFAULT')
+    print(f'\nface_emotion node, 640x480 bgr8 over DDS between processes (FastDDS transports {transports}); '
+          f'{args.seconds:g} s per cell; '
           f'fps at {args.offered_hz:g} Hz offered, latency at 30 Hz (image stamp -> result received)')
     print(f'{"configuration":<30} {"scene":<8} {"fps":>6} {"30Hz kept":>9} {"lat p50":>8} {"lat p95":>8} {"faces":>6}')
     for r in rows:

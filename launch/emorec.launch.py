@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -34,6 +34,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2 with config/emorec.rviz'),
         DeclareLaunchArgument('face', default_value='true', description='start the face-emotion node'),
         DeclareLaunchArgument('gesture', default_value='true', description='start the gesture-emotion node'),
+        DeclareLaunchArgument('fastdds_transports', default_value='LARGE_DATA',
+                              description="FASTDDS_BUILTIN_TRANSPORTS for these nodes: FastDDS's DEFAULT set "
+                                          'loses most camera-size images between processes; LARGE_DATA does not'),
+        SetEnvironmentVariable('FASTDDS_BUILTIN_TRANSPORTS', LaunchConfiguration('fastdds_transports')),
         # rviz2 first: launch resolves a package when it starts its node, and if rviz2 is not
         # installed it stops with an error at once; after our nodes, they would be left running.
         Node(package='rviz2', executable='rviz2', name='rviz2',

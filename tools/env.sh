@@ -36,5 +36,9 @@ if [ -d "$_emorec_root/.venv/share/ament_index" ]; then
 fi
 . "$_emorec_root/install/setup.$_emorec_shell"
 export PYTHONSAFEPATH=1
+# FastDDS's default transports lose most 640x480 images (UDP fragments, shared-memory segments
+# smaller than a frame); its LARGE_DATA set (shared memory + TCP) delivers them. Keep a choice
+# made before sourcing this file.
+export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
 
 unset _emorec_env_file _emorec_shell _emorec_root

@@ -102,7 +102,7 @@ def play(executor: MultiThreadedExecutor, video: str, frames: tuple[int, int] = 
     return source
 
 
-def main_face(results: list[FaceEmotionArray]) -> np.ndarray:
+def main_face_scores(results: list[FaceEmotionArray]) -> np.ndarray:
     """Scores (frames x FER_CLASSES) of each result's main face, NaN where there is none."""
     scores = np.full((len(results), len(FER_CLASSES)), np.nan)
     for i, r in enumerate(results):
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     t0 = _seconds(faces[0].header.stamp)
     times = np.array([_seconds(r.header.stamp) - t0 for r in faces])
-    scores = main_face(faces)
+    scores = main_face_scores(faces)
     print(f'\n{source.published} frames published; face_emotion processed {len(faces)} '
           f'(a face in {int((~np.isnan(scores[:, 0])).sum())}), gesture_emotion published {len(gestures)} '
           f'verdicts. Per second of video:')
