@@ -130,11 +130,11 @@ def test_debug_image_and_diagnostics(face_node, probe, media, wait):
     debug = Collector(probe, Image, 'face_debug_image', qos_profile_sensor_data)
     diagnostics = Collector(probe, DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
     msg = _image(cv2.imread(str(media / 'astronaut.png')), probe)
-    assert wait(lambda: (images.publish(msg), any(d.header == msg.header for d in debug.items))[1], 10.0, period=0.3)
+    assert wait(lambda: (images.publish(msg), any(d.header == msg.header for d in debug.items))[1], 20.0, period=0.3)
     annotated = next(d for d in debug.take() if d.header == msg.header)
     assert (annotated.height, annotated.width, annotated.encoding) == (msg.height, msg.width, 'bgr8')
     assert bytes(annotated.data) != bytes(msg.data)  # boxes and labels are drawn
-    assert wait(lambda: any(s.name == 'emorec_ros: face_emotion' for d in diagnostics.items for s in d.status), 5.0)
+    assert wait(lambda: any(s.name == 'emorec_ros: face_emotion' for d in diagnostics.items for s in d.status), 20.0)
     status = next(s for d in diagnostics.take() for s in d.status if s.name == 'emorec_ros: face_emotion')
     keys = {v.key for v in status.values}
     assert {'rate (Hz)', 'processing p95 (ms)', 'images processed', 'images rejected'} <= keys

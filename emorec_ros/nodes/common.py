@@ -5,14 +5,17 @@ import signal
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image
 
-from emorec_ros.stats import StatsSnapshot
+from emorec_ros.image import ImageError, image_to_bgr
+from emorec_ros.stats import ProcessingStats, StatsSnapshot
 
 PACKAGE = 'emorec_ros'
 
@@ -35,6 +38,19 @@ def declare(node: Node, name: str, default: Any, description: str,
         else:
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
     return node.declare_parameter(name, default, descriptor).value
+
+
+def read_image(node: Node, msg: Image, max_pixels: int, stats: ProcessingStats) -> np.ndarray | None:
+    """The image as BGR, or None (logged, throttled, and counted as rejected) when it is too
+    large, malformed or of an unsupported encoding."""
+    try:
+        if msg.width * msg.height > max_pixels:
+            raise ImageError(f'{msg.width}x{msg.height} image is larger than max_image_pixels ({max_pixels})')
+        return image_to_bgr(msg)
+    except ImageError as e:
+        stats.reject()
+        node.get_logger().warning(f'image skipped: {e}', throttle_duration_sec=5.0)
+        return None
 
 
 def package_file(relative: str) -> Path:

@@ -20,9 +20,9 @@ from emorec_ros.face.detect import make_detector
 from emorec_ros.face.draw import draw_faces
 from emorec_ros.face.pipeline import FaceEmotionPipeline, FaceEmotionResult
 from emorec_ros.face.track import FaceTracker
-from emorec_ros.image import ImageError, bgr_to_image, image_to_bgr
+from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotion, FaceEmotionArray
-from emorec_ros.nodes.common import (LATEST_IMAGE_QOS, StartupError, declare, diagnostic_status,
+from emorec_ros.nodes.common import (LATEST_IMAGE_QOS, StartupError, declare, diagnostic_status, read_image,
                                      package_file, publish_diagnostics, spin_node)
 from emorec_ros.stats import ProcessingStats
 
@@ -92,14 +92,8 @@ class FaceEmotionNode(Node):
 
     def on_image(self, msg: Image) -> None:
         start = time.perf_counter()
-        try:
-            if msg.width * msg.height > self.max_image_pixels:
-                raise ImageError(f'{msg.width}x{msg.height} image is larger than max_image_pixels '
-                                 f'({self.max_image_pixels})')
-            bgr = image_to_bgr(msg)
-        except ImageError as e:
-            self.stats.reject()
-            self.get_logger().warning(f'image skipped: {e}', throttle_duration_sec=5.0)
+        bgr = read_image(self, msg, self.max_image_pixels, self.stats)
+        if bgr is None:
             return
         faces = self.pipeline.process(bgr)
         out = FaceEmotionArray(header=msg.header, faces=[self._face_msg(f) for f in faces])

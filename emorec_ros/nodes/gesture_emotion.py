@@ -34,10 +34,10 @@ from emorec_ros.gesture.skeleton import stack
 from emorec_ros.gesture.store import TemplateStore, default_directory
 from emorec_ros.gesture.template import Template, validate_id, validate_label
 from emorec_ros.gesture.window import PersonWindow, Recording
-from emorec_ros.image import ImageError, bgr_to_image, image_to_bgr
+from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import GestureEmotion
 from emorec_ros.nodes.common import (LATEST_IMAGE_QOS, declare, diagnostic_status, publish_diagnostics,
-                                     spin_node)
+                                     read_image, spin_node)
 from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
 from emorec_ros.stats import ProcessingStats
 
@@ -123,14 +123,8 @@ class GestureEmotionNode(Node):
     # --- images -----------------------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
         start = time.perf_counter()
-        try:
-            if msg.width * msg.height > self.max_image_pixels:
-                raise ImageError(f'{msg.width}x{msg.height} image is larger than max_image_pixels '
-                                 f'({self.max_image_pixels})')
-            bgr = image_to_bgr(msg)
-        except ImageError as e:
-            self.stats.reject()
-            self.get_logger().warning(f'image skipped: {e}', throttle_duration_sec=5.0)
+        bgr = read_image(self, msg, self.max_image_pixels, self.stats)
+        if bgr is None:
             return
         skeleton = self.pose.estimate(bgr)
         stamp = Time.from_msg(msg.header.stamp)
