@@ -127,7 +127,7 @@ def test_debug_image_and_diagnostics(face_node, probe, media, wait):
     import cv2
 
     _, results, images = face_node
-    debug = Collector(probe, Image, 'face_debug_image', qos_profile_sensor_data)
+    debug = Collector(probe, Image, 'face_debug_image', QoSProfile(depth=5))
     diagnostics = Collector(probe, DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
     msg = _image(cv2.imread(str(media / 'astronaut.png')), probe)
     assert wait(lambda: (images.publish(msg), any(d.header == msg.header for d in debug.items))[1], 20.0, period=0.3)

@@ -26,6 +26,12 @@ LATEST_IMAGE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                               durability=qos_profile_sensor_data.durability)
 
 
+#: Annotated images for people (rviz): reliable, so large frames are repaired rather than lost,
+#: and only the newest is kept, so a slow viewer never holds the node back. Reliable publishers
+#: also serve best-effort subscribers.
+DEBUG_IMAGE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1)
+
+
 def declare(node: Node, name: str, default: Any, description: str,
             low: float | None = None, high: float | None = None, read_only: bool = True) -> Any:
     """Declare a parameter with its description (and range, for numbers) and return its value."""

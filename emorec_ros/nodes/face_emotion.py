@@ -22,7 +22,7 @@ from emorec_ros.face.pipeline import FaceEmotionPipeline, FaceEmotionResult
 from emorec_ros.face.track import FaceTracker
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotion, FaceEmotionArray
-from emorec_ros.nodes.common import (LATEST_IMAGE_QOS, StartupError, declare, diagnostic_status, read_image,
+from emorec_ros.nodes.common import (DEBUG_IMAGE_QOS, LATEST_IMAGE_QOS, StartupError, declare, diagnostic_status, read_image,
                                      package_file, publish_diagnostics, spin_node)
 from emorec_ros.stats import ProcessingStats
 
@@ -83,7 +83,7 @@ class FaceEmotionNode(Node):
         self.stats = ProcessingStats()
         self.faces_seen = 0
         self.publisher = self.create_publisher(FaceEmotionArray, 'face_emotions', 10)
-        self.debug_publisher = self.create_publisher(Image, 'face_debug_image', LATEST_IMAGE_QOS)
+        self.debug_publisher = self.create_publisher(Image, 'face_debug_image', DEBUG_IMAGE_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.subscription = self.create_subscription(Image, 'image', self.on_image, LATEST_IMAGE_QOS)
         self.create_timer(1.0, self.publish_diagnostics)

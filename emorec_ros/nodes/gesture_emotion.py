@@ -36,7 +36,7 @@ from emorec_ros.gesture.template import Template, validate_id, validate_label
 from emorec_ros.gesture.window import PersonWindow, Recording
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import GestureEmotion
-from emorec_ros.nodes.common import (LATEST_IMAGE_QOS, declare, diagnostic_status, publish_diagnostics,
+from emorec_ros.nodes.common import (DEBUG_IMAGE_QOS, LATEST_IMAGE_QOS, declare, diagnostic_status, publish_diagnostics,
                                      read_image, spin_node)
 from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
 from emorec_ros.stats import ProcessingStats
@@ -91,7 +91,7 @@ class GestureEmotionNode(Node):
         timer_group = MutuallyExclusiveCallbackGroup()
         service_group = ReentrantCallbackGroup()
         self.publisher = self.create_publisher(GestureEmotion, 'gesture_emotion', 10)
-        self.debug_publisher = self.create_publisher(Image, 'gesture_debug_image', LATEST_IMAGE_QOS)
+        self.debug_publisher = self.create_publisher(Image, 'gesture_debug_image', DEBUG_IMAGE_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(Image, 'image', self.on_image, LATEST_IMAGE_QOS, callback_group=image_group)
         self.create_timer(1.0 / publish_rate, self.classify_window, callback_group=timer_group)
