@@ -20,7 +20,7 @@ import numpy as np
 
 from emorec_ros.face.classify import EmotionClassifier
 from emorec_ros.face.detect import MediaPipeFaceDetector, face_crop
-from emorec_ros.face.fer2013 import load_split
+from emorec_ros.face.fer2013 import FER_CLASSES, load_split
 from emorec_ros.nodes.common import package_file
 
 UPSCALE, PAD = 4, 64
@@ -40,7 +40,7 @@ def main() -> int:
     correct = dict.fromkeys(itertools.product(margins, shifts), 0)
     direct = detected = 0
     for i in pick:
-        label = classifier.labels.index(('angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral')[faces.labels[i]])
+        label = classifier.labels.index(FER_CLASSES[faces.labels[i]])
         direct += int(np.argmax(classifier.scores(faces.images[i]))) == label
         big = cv2.resize(faces.images[i], None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
         frame = cv2.cvtColor(cv2.copyMakeBorder(big, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE), cv2.COLOR_GRAY2BGR)

@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             print('teaching the gesture node as an operator would (record_template service):', flush=True)
             for label, frames in TEACHING:
                 answer: list[RecordTemplate.Response] = []
-                recording = threading.Thread(target=lambda: answer.append(recorder.record_template(label, TEACH_SECONDS)))
+                recording = threading.Thread(
+                    target=lambda: answer.append(recorder.record_template(label, TEACH_SECONDS)))
                 recording.start()
                 play(executor, video, frames, loop=True, until=lambda: not recording.is_alive())
                 print(f'  frames {frames[0]}-{frames[1]}, "{label}", {TEACH_SECONDS:g} s: '
@@ -238,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         snap = node.stats.snapshot()
         print(f'{name} processing per image: p50 {snap.processing_ms_p50:.1f} ms, p95 {snap.processing_ms_p95:.1f} ms')
 
-    video_path, plot_path, csv_path = args.out / 'emorec_demo.mp4', args.out / 'emorec_timeline.png', args.out / 'emorec_demo.csv'
+    video_path, plot_path, csv_path = (args.out / 'emorec_demo.mp4', args.out / 'emorec_timeline.png',
+                                       args.out / 'emorec_demo.csv')
     if frames:
         h, w = frames[0][1].shape[:2]
         writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*'mp4v'), source.rate, (w, h))

@@ -22,8 +22,8 @@ from emorec_ros.face.pipeline import FaceEmotionPipeline, FaceEmotionResult
 from emorec_ros.face.track import FaceTracker
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotion, FaceEmotionArray
-from emorec_ros.nodes.common import (DEBUG_IMAGE_QOS, LATEST_IMAGE_QOS, StartupError, declare, diagnostic_status, read_image,
-                                     package_file, publish_diagnostics, spin_node)
+from emorec_ros.nodes.common import (DEBUG_IMAGE_QOS, LATEST_IMAGE_QOS, StartupError, declare, diagnostic_status,
+                                     package_file, publish_diagnostics, read_image, spin_node)
 from emorec_ros.stats import ProcessingStats
 
 DEFAULT_MODEL = 'models/face_emotion.tflite'
