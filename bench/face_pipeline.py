@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,35 +24,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import rclpy
-from ament_index_python.packages import get_package_prefix
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from rclpy.time import Time
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotionArray
 
 sys.path.insert(0, str(Path(__file__).parent))  # the project's env runs Python with a safe path
+from node_bench import ImageBench, letterbox, spinning, start_node, stop_node  # noqa: E402
 from peers import fer_model  # noqa: E402
 
-SIZE = (640, 480)
 
-
-def letterbox(path: Path) -> np.ndarray:
-    """The image scaled to fit 640x480, centred on black."""
+def read_scene(path: Path) -> np.ndarray:
     image = cv2.imread(str(path))
     if image is None:
         raise SystemExit(f'error: cannot read {path}')
-    scale = min(SIZE[0] / image.shape[1], SIZE[1] / image.shape[0])
-    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                         interpolation=cv2.INTER_AREA)
-    canvas = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
-    y, x = (SIZE[1] - resized.shape[0]) // 2, (SIZE[0] - resized.shape[1]) // 2
-    canvas[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
-    return canvas
+    return letterbox(image)
 
 
 @dataclass
@@ -68,59 +52,27 @@ class Row:
     faces_found: float
 
 
-class Bench(Node):
-    """Publishes images and times the results that come back."""
-
-    def __init__(self) -> None:
-        super().__init__('face_pipeline_bench')
-        self.publisher = self.create_publisher(Image, 'image', qos_profile_sensor_data)
-        self.lock = threading.Lock()
-        self.received: list[tuple[float, float, int]] = []  # (receipt s, latency s, faces)
-        self.create_subscription(FaceEmotionArray, 'face_emotions', self.on_result, QoSProfile(depth=1000))
-
-    def on_result(self, msg: FaceEmotionArray) -> None:
-        now = self.get_clock().now()
-        with self.lock:
-            self.received.append((time.monotonic(), (now - Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9,
-                                  len(msg.faces)))
-
-    def run(self, image: Image, hz: float, seconds: float) -> tuple[list[tuple[float, float, int]], int]:
-        with self.lock:
-            self.received = []
-        sent, start = 0, time.monotonic()
-        while time.monotonic() - start < seconds:
-            image.header = Header(stamp=self.get_clock().now().to_msg(), frame_id='bench')
-            self.publisher.publish(image)
-            sent += 1
-            time.sleep(max(0.0, start + sent / hz - time.monotonic()))
-        time.sleep(0.5)
-        with self.lock:
-            return list(self.received), sent
-
-
-def measure(bench: Bench, params: dict, image: Image, args) -> tuple[float, float, float, float, float] | None:
-    exe = Path(get_package_prefix('emorec_ros')) / 'lib' / 'emorec_ros' / 'face_emotion_node'
-    cmd = [str(exe), '--ros-args'] + [a for k, v in params.items() for a in ('-p', f'{k}:={v}')]
-    node = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def measure(bench: ImageBench, params: dict, image, args) -> tuple[float, float, float, float, float] | None:
+    log = args.cache / 'face_emotion_node.log'
+    node = start_node('face_emotion_node', params, log)
     try:
         deadline = time.monotonic() + 60
-        while not bench.run(image, 10, 0.5)[0]:
+        while not bench.run(lambda _: image, 10, 0.5)[0]:
             if node.poll() is not None or time.monotonic() > deadline:
-                print(f'  node did not start: {node.stderr.read()[-500:] if node.poll() is not None else "timeout"}')
+                print(f'  node did not start: {log.read_text()[-500:] if node.poll() is not None else "timeout"}')
                 return None
-        saturated, sent = bench.run(image, args.offered_hz, args.seconds)
-        camera, camera_sent = bench.run(image, 30.0, args.seconds)
+        saturated, sent = bench.run(lambda _: image, args.offered_hz, args.seconds)
+        camera, camera_sent = bench.run(lambda _: image, 30.0, args.seconds)
         if len(saturated) < 2 or not camera:
             alive = 'running' if node.poll() is None else f'exited {node.returncode}'
             print(f'  too few results ({len(saturated)} saturated, {len(camera)} at 30 Hz); node {alive}')
             return None
         fps = (len(saturated) - 1) / (saturated[-1][0] - saturated[0][0])
         latency = 1000 * np.array([r[1] for r in camera])
-        faces = float(np.mean([r[2] for r in camera]))
+        faces = float(np.mean([len(r[2].faces) for r in camera]))
         return fps, len(camera) / camera_sent, float(np.percentile(latency, 50)), float(np.percentile(latency, 95)), faces
     finally:
-        node.terminate()
-        node.wait(timeout=10)
+        stop_node(node)
 
 
 def main() -> int:
@@ -128,11 +80,12 @@ def main() -> int:
     parser.add_argument('--data', type=Path, required=True, help='folder with video/single_face.jpg and video/multi_face.jpg')
     parser.add_argument('--seconds', type=float, default=6.0, help='seconds per measurement (default %(default)s)')
     parser.add_argument('--offered-hz', type=float, default=120.0, help='offered rate when saturating (default %(default)s)')
-    parser.add_argument('--cache', type=Path, default=Path('work/bench'), help='where peers\' models are kept')
+    parser.add_argument('--cache', type=Path, default=Path('work/bench'), help='where peers\' models and the node log are kept')
     args = parser.parse_args()
 
-    scenes = {'1 face': letterbox(args.data / 'video' / 'single_face.jpg'),
-              '5 faces': letterbox(args.data / 'video' / 'multi_face.jpg')}
+    scenes = {'1 face': read_scene(args.data / 'video' / 'single_face.jpg'),
+              '5 faces': read_scene(args.data / 'video' / 'multi_face.jpg')}
+    args.cache.mkdir(parents=True, exist_ok=True)
     fer_path, fer_note = fer_model(args.cache)
     configs = [('ours + MediaPipe short', {'detector': 'mediapipe'}),
                ('ours + MediaPipe full', {'detector': 'mediapipe_full'}),
@@ -140,12 +93,8 @@ def main() -> int:
     if fer_path is not None:
         configs.append(('fer model + MediaPipe full', {'detector': 'mediapipe_full', 'model_path': str(fer_path)}))
     rclpy.init()
-    bench = Bench()
-    executor = SingleThreadedExecutor()
-    executor.add_node(bench)
-    threading.Thread(target=executor.spin, daemon=True).start()
     rows: list[Row] = []
-    try:
+    with spinning(ImageBench('face_pipeline_bench', FaceEmotionArray, 'face_emotions')) as bench:
         for name, params in configs:
             for scene, bgr in scenes.items():
                 print(f'measuring {name}, {scene} ...', flush=True)
@@ -153,10 +102,6 @@ def main() -> int:
                 result = measure(bench, {**params, 'smoothing': 0.0, 'diagnostics_stale_s': 60.0}, image, args)
                 if result:
                     rows.append(Row(name, scene, *result))
-    finally:
-        executor.shutdown()
-        bench.destroy_node()
-        rclpy.try_shutdown()
 
     transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', 'DEFAULT')
     print(f'\nface_emotion node, 640x480 bgr8 over DDS between processes (FastDDS transports {transports}); '

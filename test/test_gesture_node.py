@@ -16,7 +16,7 @@ from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
 
 STARTUP_S = 180.0  # mediapipe, and tslearn compiling its DTW (numba, ~13 s of CPU), on a busy 2-core machine
 RATE = 15.0
-RECORD_S = 10.0  # most of a part of the clip (170 and 192 frames at RATE)
+RECORD_S = 13.0  # a whole loop of either part of the clip (170 and 192 frames at RATE)
 CRYING, LAUGHING = (60, 230), (280, 472)  # frames of the clip (a hand near the face while crying)
 
 
@@ -26,7 +26,7 @@ class GestureGraph:
     def __init__(self, start_node, probe, wait, template_dir) -> None:
         self.start_node, self.probe, self.wait = start_node, probe, wait
         self.node = start_node('gesture_emotion_node', {'template_dir': str(template_dir),
-                                                        'max_record_duration': 12.0, 'publish_rate': 4.0})
+                                                        'max_record_duration': 14.0, 'publish_rate': 4.0})
         self.messages: list[GestureEmotion] = []
         probe.create_subscription(GestureEmotion, 'gesture_emotion', self.messages.append, QoSProfile(depth=500))
         self.images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
@@ -113,7 +113,7 @@ BAD_RECORD_REQUESTS = [
     ('happy', 0.0, 'duration'),
     ('happy', -1.0, 'duration'),
     ('happy', math.nan, 'duration'),
-    ('happy', 13.0, 'duration'),
+    ('happy', 15.0, 'duration'),
 ]
 
 

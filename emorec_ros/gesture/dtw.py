@@ -52,7 +52,7 @@ def lb_keogh(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.nda
     envelopes (multivariate LB_Keogh, valid for the squared Euclidean local cost). DTW is
     symmetric, so a query against the templates' envelopes and the templates against the query's
     envelope both bound it."""
-    excess = values - np.clip(values, lower, upper)
+    excess = values - np.minimum(np.maximum(values, lower), upper)  # faster than np.clip here
     return np.sqrt(np.einsum('nij,nij->n', excess, excess))
 
 
@@ -94,6 +94,7 @@ class TemplateIndex:
         self.n_classes = n_classes
         self.radius = radius
         self._masks: dict[tuple[int, int], np.ndarray] = {}
+        self._backend = None  # tslearn's NumPy backend, made once: making one per call costs as much as the DTW
         lengths = np.array([len(s) for s in sequences])
         self._by_length: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         for length in np.unique(lengths):
@@ -106,13 +107,16 @@ class TemplateIndex:
 
     def distance(self, query: np.ndarray, i: int) -> float:
         """Exact banded DTW distance from ``query`` (n, F) to sequence ``i``."""
+        from tslearn.backend import instantiate_backend
         from tslearn.metrics import dtw_accumulated_matrix, sakoe_chiba_mask
 
+        if self._backend is None:
+            self._backend = instantiate_backend('numpy')
         sequence = self.sequences[i]
         key = (len(query), len(sequence))
         if key not in self._masks:
             self._masks[key] = sakoe_chiba_mask(*key, radius=self.radius)
-        return float(np.sqrt(dtw_accumulated_matrix(query, sequence, self._masks[key], be='numpy')[-1, -1]))
+        return float(np.sqrt(dtw_accumulated_matrix(query, sequence, self._masks[key], be=self._backend)[-1, -1]))
 
     def nearest(self, query: np.ndarray, k: int = 1, allowed: np.ndarray | None = None,
                 prune: bool = True) -> NearestTemplates:

@@ -24,6 +24,15 @@ FEATURE_RATE_HZ = 15.0
 VELOCITY_SPAN_S = 0.1
 #: Weight of the per-joint log speeds in the DTW sequence.
 LOG_SPEED_WEIGHT = 0.3
+#: Offset inside those logarithms, torso lengths per second. MediaPipe's landmarks jitter: on the
+#: demo clip (a woman filmed from the chest up) the head and shoulders move 0.05 torso lengths per second
+#: (median) and 0.3 (p90) relative to the shoulders, so with a small offset the log of that noise
+#: was the largest term of the sequence. With this one, speeds up to a walk's wrists (median
+#: 1.2-1.6 torso lengths per second in the Bandai-Namco takes) count nearly linearly, and running
+#: or dashing (2.4-3.7) are compressed. Chosen with the node's camera test and the
+#: leave-one-movement-out evaluation (4 classes: 75.0% with SPEED_FLOOR here, 81.8% with this,
+#: at a template stride of 0.5 s).
+SEQUENCE_SPEED_FLOOR = 2.0
 #: Offsets inside the logarithms, in torso lengths per second (speed), per second squared
 #: (acceleration) and torso lengths (bounce): about the noise level of each.
 SPEED_FLOOR, ACCELERATION_FLOOR, BOUNCE_FLOOR = 0.05, 1.0, 0.01
@@ -79,7 +88,7 @@ def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -
     count as missing, so no NaN comes out.
 
     sequence, per sample: normalised positions (J*D), velocities times VELOCITY_SPAN_S (J*D),
-    LOG_SPEED_WEIGHT * log(speed + SPEED_FLOOR) per joint (J).
+    LOG_SPEED_WEIGHT * log(speed + SEQUENCE_SPEED_FLOOR) per joint (J).
     kinematics: mean and standard deviation over the window of log(speed + SPEED_FLOOR) per
     joint (2J), mean log(acceleration + ACCELERATION_FLOOR) per joint (J), and log of the vertical
     bounce of the shoulder midpoint (standard deviation, + BOUNCE_FLOOR) and of its mean vertical
@@ -106,7 +115,7 @@ def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -
     log_speed = np.log(speed + SPEED_FLOOR)
     n = len(normalised)
     sequence = np.concatenate([normalised.reshape(n, -1), VELOCITY_SPAN_S * velocity.reshape(n, -1),
-                               LOG_SPEED_WEIGHT * log_speed], axis=1)
+                               LOG_SPEED_WEIGHT * np.log(speed + SEQUENCE_SPEED_FLOOR)], axis=1)
     vertical = origin[:, 1]
     kinematics = np.concatenate([
         log_speed.mean(axis=0), log_speed.std(axis=0), np.log(acceleration + ACCELERATION_FLOOR).mean(axis=0),

@@ -1,0 +1,99 @@
+"""What the node benchmarks share: 640x480 test images, the installed nodes started in their own
+processes, and a bench node that publishes images at a set rate and keeps what comes back."""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+import rclpy
+from ament_index_python.packages import get_package_prefix
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+SIZE = (640, 480)
+
+
+def letterbox(image: np.ndarray) -> np.ndarray:
+    """A BGR image scaled to fit 640x480, centred on black."""
+    scale = min(SIZE[0] / image.shape[1], SIZE[1] / image.shape[0])
+    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    y, x = (SIZE[1] - resized.shape[0]) // 2, (SIZE[0] - resized.shape[1]) // 2
+    canvas[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return canvas
+
+
+def start_node(executable: str, params: dict, log: Path) -> subprocess.Popen:
+    """The installed node ``executable`` of emorec_ros with these parameters, its output in ``log``."""
+    path = Path(get_package_prefix('emorec_ros')) / 'lib' / 'emorec_ros' / executable
+    command = [str(path), '--ros-args'] + [a for k, v in params.items() for a in ('-p', f'{k}:={v}')]
+    with open(log, 'w') as output:
+        return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+
+
+def stop_node(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class ImageBench(Node):
+    """Publishes images on ``image`` (sensor-data QoS) and keeps each message of ``result_type``
+    on ``result_topic`` as (receipt time.monotonic(), seconds since its header stamp, message)."""
+
+    def __init__(self, name: str, result_type, result_topic: str) -> None:
+        super().__init__(name)
+        self.publisher = self.create_publisher(Image, 'image', qos_profile_sensor_data)
+        self._lock = threading.Lock()
+        self._received: list[tuple[float, float, object]] = []
+        self.create_subscription(result_type, result_topic, self._on_result, QoSProfile(depth=1000))
+
+    def _on_result(self, msg) -> None:
+        age = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+        with self._lock:
+            self._received.append((time.monotonic(), age, msg))
+
+    def run(self, images: Callable[[int], Image], hz: float, seconds: float) -> tuple[list[tuple[float, float, object]], int]:
+        """Publish ``images(i)`` (stamped now) at ``hz`` for ``seconds``; returns what came back
+        meanwhile (and 0.5 s after) and how many images were sent."""
+        with self._lock:
+            self._received = []
+        sent, start = 0, time.monotonic()
+        while time.monotonic() - start < seconds:
+            image = images(sent)
+            image.header = Header(stamp=self.get_clock().now().to_msg(), frame_id='bench')
+            self.publisher.publish(image)
+            sent += 1
+            time.sleep(max(0.0, start + sent / hz - time.monotonic()))
+        time.sleep(0.5)
+        with self._lock:
+            return list(self._received), sent
+
+
+@contextmanager
+def spinning(node: Node) -> Iterator[Node]:
+    """``node`` spun in a background thread for the block; then the node is destroyed and rclpy
+    shut down."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        yield node
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
