@@ -15,7 +15,7 @@ help:
 	@echo 'make setup      create .venv and build the package (fast when nothing changed)'
 	@echo 'make test       run the tests (PYTEST_ARGS=...)'
 	@echo 'make demo       run the demo (DEMO_ARGS=...)'
-	@echo 'make bench      face accuracy and pipeline benchmarks on DATA=$(DATA) (BENCH_ARGS=...)'
+	@echo 'make bench      face accuracy, face and gesture pipeline benchmarks on DATA=$(DATA)'
 	@echo 'make clean      remove build/ install/ log/'
 	@echo 'make distclean  clean, and remove .venv'
 
@@ -31,6 +31,7 @@ demo: setup
 bench: setup
 	bash tools/in_env.sh python bench/face_accuracy.py --data $(DATA)
 	bash tools/in_env.sh python bench/face_pipeline.py --data $(DATA) $(BENCH_ARGS)
+	bash tools/in_env.sh python bench/gesture_pipeline.py --data $(DATA)
 
 clean:
 	rm -rf build install log .pytest_cache

@@ -52,7 +52,9 @@ def lb_keogh(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.nda
     envelopes (multivariate LB_Keogh, valid for the squared Euclidean local cost). DTW is
     symmetric, so a query against the templates' envelopes and the templates against the query's
     envelope both bound it."""
-    excess = values - np.minimum(np.maximum(values, lower), upper)  # faster than np.clip here
+    excess = np.maximum(values, lower)  # values clipped to the envelope, then values minus that,
+    np.minimum(excess, upper, out=excess)  # in place: a third faster than values - np.clip(...)
+    np.subtract(values, excess, out=excess)
     return np.sqrt(np.einsum('nij,nij->n', excess, excess))
 
 
