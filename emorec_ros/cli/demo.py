@@ -38,7 +38,8 @@ from emorec_ros.srv import RecordTemplate
 
 #: Parts of the bundled clip an operator would record gesture templates from: (label, frames).
 TEACHING = (('sad', (60, 230)), ('happy', (280, 472)))
-TEACH_SECONDS = 6.0
+#: Seconds recorded of each part, looped: a whole loop of either (170 and 192 frames at 23.98 fps).
+TEACH_SECONDS = 8.2
 
 
 def _seconds(stamp) -> float:

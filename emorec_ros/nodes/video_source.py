@@ -7,6 +7,7 @@ the demo, the tests and on machines without a camera driver.
 from __future__ import annotations
 
 import sys
+import threading
 
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -40,6 +41,7 @@ class VideoSourceNode(Node):
             raise StartupError(str(e)) from e
         self.finished = False
         self.published = 0
+        self._lock = threading.Lock()  # a frame being published vs stop() from another thread
         self.image_publisher = self.create_publisher(Image, 'image', qos_profile_sensor_data)
         self.info_publisher = self.create_publisher(CameraInfo, 'camera_info', qos_profile_sensor_data)
         self.rate = rate or self.source.fps
@@ -48,23 +50,34 @@ class VideoSourceNode(Node):
                                f'{" in a loop" if loop else ""} from frame {start}')
 
     def publish_next(self) -> None:
-        try:
-            frame = self.source.read()
-        except SourceError as e:
-            self.get_logger().error(f'{e}; skipping it', throttle_duration_sec=5.0)
-            return
-        if frame is None:
+        with self._lock:
+            if self.finished:
+                return
+            try:
+                frame = self.source.read()
+            except SourceError as e:
+                self.get_logger().error(f'{e}; skipping it', throttle_duration_sec=5.0)
+                return
+            if frame is None:
+                self.timer.cancel()
+                self.finished = True
+                self.get_logger().info(f'end of {self.source.source} after {self.published} frames')
+                return
+            _, bgr = frame
+            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
+            self.image_publisher.publish(bgr_to_image(bgr, header))
+            self.info_publisher.publish(CameraInfo(header=header, height=bgr.shape[0], width=bgr.shape[1]))
+            self.published += 1
+
+    def stop(self) -> None:
+        """Publish no more frames; returns once none is being published, so the node can be
+        destroyed while a multi-threaded executor may still call its timer."""
+        with self._lock:
             self.timer.cancel()
             self.finished = True
-            self.get_logger().info(f'end of {self.source.source} after {self.published} frames')
-            return
-        _, bgr = frame
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
-        self.image_publisher.publish(bgr_to_image(bgr, header))
-        self.info_publisher.publish(CameraInfo(header=header, height=bgr.shape[0], width=bgr.shape[1]))
-        self.published += 1
 
     def destroy_node(self) -> None:
+        self.stop()
         self.source.close()
         super().destroy_node()
 
