@@ -23,6 +23,8 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument('image', default_value='/camera/image_raw',
                               description='image topic the nodes read (video_source publishes on it)'),
+        DeclareLaunchArgument('camera_info', default_value='/camera/camera_info',
+                              description='camera_info topic of video_source (size only, uncalibrated)'),
         DeclareLaunchArgument('video', default_value='false',
                               description='true: start video_source to publish video_file on the image topic'),
         DeclareLaunchArgument('video_file', default_value='',
@@ -47,7 +49,7 @@ def generate_launch_description() -> LaunchDescription:
              condition=IfCondition(LaunchConfiguration('video')),
              parameters=[params, {'source': ParameterValue(LaunchConfiguration('video_file'), value_type=str),
                                   'loop': ParameterValue(LaunchConfiguration('loop'), value_type=bool)}],
-             remappings=[('image', image)]),
+             remappings=[('image', image), ('camera_info', LaunchConfiguration('camera_info'))]),
         Node(package='emorec_ros', executable='face_emotion_node', name='face_emotion',
              condition=IfCondition(LaunchConfiguration('face')),
              parameters=[params], remappings=[('image', image)]),
