@@ -89,6 +89,7 @@ def test_record_list_classify_delete(graph, tmp_path):
         assert len(part) >= 8, graph.node.log()[-2000:]
         assert all(m.labels == ['happy', 'sad'] and len(m.scores) == 2 for m in part)
         assert all(m.person_id and m.nearest_template in (sad.template_id, happy.template_id) for m in part)
+        assert all(m.header.frame_id == 'camera' for m in part)  # video_source's frame_id
         assert all(_ns(m.window_start) < _ns(m.header.stamp) for m in part)
         counts = collections.Counter(m.emotion for m in part)
         print(expected, counts)

@@ -86,6 +86,7 @@ class GestureEmotionNode(Node):
         self._classifier: GestureClassifier | None = None  # None until templates are loaded
         self._templates: list[Template] = []
         self._caption = ''
+        self._frame_id = ''  # of the newest image: the camera the verdicts are about
 
         image_group = MutuallyExclusiveCallbackGroup()
         timer_group = MutuallyExclusiveCallbackGroup()
@@ -131,6 +132,7 @@ class GestureEmotionNode(Node):
         seconds = (stamp if stamp.nanoseconds else self.get_clock().now()).nanoseconds * 1e-9
         with self._lock:
             self.window.add(seconds, skeleton)
+            self._frame_id = msg.header.frame_id
             if self._recording is not None:
                 self._recording.add(seconds, skeleton)
             caption = self._caption if skeleton is not None else 'nobody in view'
@@ -146,14 +148,14 @@ class GestureEmotionNode(Node):
             classifier = self._classifier
             if classifier is None or not self.window.is_full():
                 return
-            person = self.window.person_id
+            person, frame_id = self.window.person_id, self._frame_id
             first, last, positions, visibility, fps = self.window.snapshot()
         try:
             result = classifier.classify(positions, visibility, fps)
         except ValueError as e:  # e.g. no shoulders in the window
             self.get_logger().warning(f'window not classified: {e}', throttle_duration_sec=10.0)
             return
-        msg = GestureEmotion(header=Header(stamp=_time_msg(last), frame_id=''), window_start=_time_msg(first),
+        msg = GestureEmotion(header=Header(stamp=_time_msg(last), frame_id=frame_id), window_start=_time_msg(first),
                              person_id=person, emotion=result.label or '', confidence=float(result.confidence),
                              labels=list(result.labels), scores=[float(p) for p in result.probabilities],
                              nearest_template=result.nearest_id or '',
