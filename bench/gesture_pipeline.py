@@ -272,7 +272,8 @@ def main() -> int:
     windows = bandai_windows(args.data / 'bandai_motion')
     rows = dtw_rows(windows, args.queries, args.cache)
     chosen = np.random.default_rng(1).permutation(len(windows))[:args.node_templates]
-    print(f'gesture_emotion_node with {len(chosen)} templates, {CAMERA_HZ:g} fps for {args.seconds:g} s ...', flush=True)
+    print(f'gesture_emotion_node with {len(chosen)} templates, {CAMERA_HZ:g} fps for {args.seconds:g} s ...',
+          flush=True)
     rclpy.init()
     node = node_speed(frames, [windows[i] for i in chosen], args.seconds, args.cache / 'gesture_emotion_node.log')
 

@@ -67,7 +67,8 @@ class ImageBench(Node):
         with self._lock:
             self._received.append((time.monotonic(), age, msg))
 
-    def run(self, images: Callable[[int], Image], hz: float, seconds: float) -> tuple[list[tuple[float, float, object]], int]:
+    def run(self, images: Callable[[int], Image], hz: float,
+            seconds: float) -> tuple[list[tuple[float, float, object]], int]:
         """Publish ``images(i)`` (stamped now) at ``hz`` for ``seconds``; returns what came back
         meanwhile (and 0.5 s after) and how many images were sent."""
         with self._lock:
