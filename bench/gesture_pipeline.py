@@ -3,9 +3,9 @@
 1. Pose: MediaPipe Pose (video mode, as in the node) on the demo clip letterboxed to 640x480,
    milliseconds per frame and frames per second.
 2. DTW: classification latency against 10, 100 and 1000 templates of 60 frames (2 s at 30 fps).
-   Templates and queries are windows of the Bandai-Namco motion capture filmed by the front camera
-   (``emorec_ros.gesture.camera``), turned into the classifier's feature sequences (30 samples at
-   15 Hz); every row finds the nearest template of each of the 15 style labels, which is what the
+   Templates and queries are windows of the Bandai-Namco motion capture filmed from in front as
+   in the evaluation (``gesture.evaluate.filmed``), turned into the classifier's feature
+   sequences (30 samples at 15 Hz); every row finds the nearest template of each of the 15 style labels, which is what the
    classifier needs from DTW. Rows:
      - tslearn, every template: ``cdist_dtw`` of the query against all templates (Sakoe-Chiba band);
      - tslearn + LB_Keogh (ours): ``TemplateIndex.nearest``, exact distances in bound order,
@@ -45,9 +45,9 @@ from rclpy.qos import QoSProfile
 from std_msgs.msg import Header
 
 from emorec_ros.gesture.bandai import read_clips
-from emorec_ros.gesture.camera import front_view
 from emorec_ros.gesture.classify import DTW_RADIUS, STRIDE_S, WINDOW_S, GestureClassifier
 from emorec_ros.gesture.dtw import TemplateIndex, dtw_distances, warm_up
+from emorec_ros.gesture.evaluate import filmed
 from emorec_ros.gesture.features import FEATURE_RATE_HZ, cut_windows, resample, window_features
 from emorec_ros.gesture.pose import PoseEstimator
 from emorec_ros.gesture.store import TemplateStore
@@ -134,10 +134,9 @@ def bandai_windows(data: Path) -> list[Template]:
     labelled with their style."""
     windows: list[Template] = []
     for clip in read_clips(data):
-        pixels, visible = front_view(clip.world)
-        label = clip.style.replace('-', '_')
-        windows += [Template.new(label, p, v, clip.fps, clip.name)
-                    for p, v in cut_windows(pixels, visible, clip.fps, WINDOW_S, STRIDE_S)]
+        whole = filmed(clip, clip.style.replace('-', '_')).template
+        windows += [Template.new(whole.label, p, v, whole.fps, whole.source)
+                    for p, v in cut_windows(whole.positions, whole.visibility, whole.fps, WINDOW_S, STRIDE_S)]
     return windows
 
 

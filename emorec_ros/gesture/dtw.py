@@ -10,10 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tslearn.backend import instantiate_backend
+from tslearn.metrics import cdist_dtw, dtw_accumulated_matrix, sakoe_chiba_mask
+
+#: tslearn's NumPy backend, made once: making one per call (be='numpy') costs as much as a DTW.
+_NUMPY = instantiate_backend('numpy')
 
 
 def warm_up() -> None:
-    """Import tslearn and compile the DTW functions used here for float64 sequences (numba;
+    """Compile the DTW functions used here for float64 sequences (tslearn uses numba;
     10-15 s the first time in a process). Call it at start-up, so that the first classification
     is not that slow."""
     sequences = [np.zeros((4, 2)), np.ones((4, 2))]
@@ -25,13 +30,11 @@ def dtw_distances(query: np.ndarray, sequences: np.ndarray | list[np.ndarray], r
     """DTW distances (N,) from a query (n, F) to N sequences (n_i, F) (an (N, n', F) array or a
     list), in a Sakoe-Chiba band of ``radius`` samples (for sequences of unequal length tslearn
     widens the band to keep the corners reachable)."""
-    from tslearn.metrics import cdist_dtw
-
     if len(sequences) == 0:
         return np.zeros(0)
-    # be='numpy': tslearn otherwise picks its backend from str() of the arrays, which formats them.
+    # An explicit backend: tslearn otherwise picks one from str() of the arrays, which formats them.
     return cdist_dtw(query[None], sequences, global_constraint='sakoe_chiba', sakoe_chiba_radius=radius,
-                     be='numpy')[0]
+                     be=_NUMPY)[0]
 
 
 def envelopes(sequences: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +99,6 @@ class TemplateIndex:
         self.n_classes = n_classes
         self.radius = radius
         self._masks: dict[tuple[int, int], np.ndarray] = {}
-        self._backend = None  # tslearn's NumPy backend, made once: making one per call costs as much as the DTW
         lengths = np.array([len(s) for s in sequences])
         self._by_length: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         for length in np.unique(lengths):
@@ -109,16 +111,11 @@ class TemplateIndex:
 
     def distance(self, query: np.ndarray, i: int) -> float:
         """Exact banded DTW distance from ``query`` (n, F) to sequence ``i``."""
-        from tslearn.backend import instantiate_backend
-        from tslearn.metrics import dtw_accumulated_matrix, sakoe_chiba_mask
-
-        if self._backend is None:
-            self._backend = instantiate_backend('numpy')
         sequence = self.sequences[i]
         key = (len(query), len(sequence))
         if key not in self._masks:
             self._masks[key] = sakoe_chiba_mask(*key, radius=self.radius)
-        return float(np.sqrt(dtw_accumulated_matrix(query, sequence, self._masks[key], be=self._backend)[-1, -1]))
+        return float(np.sqrt(dtw_accumulated_matrix(query, sequence, self._masks[key], be=_NUMPY)[-1, -1]))
 
     def nearest(self, query: np.ndarray, k: int = 1, allowed: np.ndarray | None = None,
                 prune: bool = True) -> NearestTemplates:

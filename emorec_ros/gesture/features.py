@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emorec_ros.gesture.skeleton import JOINT_INDEX, body_scale, normalise, present_joints
+from emorec_ros.gesture.skeleton import JOINT_INDEX, body_scale, drop_non_finite, normalise, present_joints
 
 #: Rate of the feature sequences. Emotional body motion is slow (gait cycles ~1-2 Hz); 15 Hz
 #: keeps it and makes DTW four times cheaper than 30 Hz.
@@ -96,10 +96,9 @@ def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -
     """
     if fps <= 0:
         raise ValueError(f'fps must be > 0, got {fps}')
-    positions, visibility = np.asarray(positions, np.float64), np.asarray(visibility, np.float64)
-    unknown = ~np.isfinite(positions).all(axis=-1) | ~np.isfinite(visibility)
-    positions = np.where(unknown[..., None], 0.0, positions)
-    positions, visibility = fill_gaps(positions, np.where(unknown, 0.0, visibility))
+    positions, visibility = np.array(positions, np.float64), np.array(visibility, np.float64)
+    drop_non_finite(positions, visibility)
+    positions, visibility = fill_gaps(positions, visibility)
     scales = body_scale(positions, visibility)
     if not np.any(scales > 0):
         raise ValueError('no frame of the window has both shoulders')

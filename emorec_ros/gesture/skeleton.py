@@ -63,9 +63,7 @@ class Skeleton:
         if positions.shape not in ((len(JOINTS), 2), (len(JOINTS), 3)) or visibility.shape != (len(JOINTS),):
             raise ValueError(f'expected positions ({len(JOINTS)}, 2|3) and visibility ({len(JOINTS)},), '
                              f'got {positions.shape} and {visibility.shape}')
-        unknown = ~np.isfinite(positions).all(axis=1) | ~np.isfinite(visibility)
-        positions[unknown] = 0.0
-        visibility[unknown] = 0.0
+        drop_non_finite(positions, visibility)
         object.__setattr__(self, 'positions', positions)
         object.__setattr__(self, 'visibility', visibility)
 
@@ -88,6 +86,14 @@ class Skeleton:
         if scale is None:
             scale = float(body_scale(self.positions, self.visibility))
         return Skeleton(normalise(self.positions, self.visibility, np.float64(scale)), self.visibility)
+
+
+def drop_non_finite(positions: np.ndarray, visibility: np.ndarray) -> None:
+    """In place: joints (..., J) with a non-finite position (..., J, D) or visibility become
+    missing, with position 0 and visibility 0."""
+    unknown = ~np.isfinite(positions).all(axis=-1) | ~np.isfinite(visibility)
+    positions[unknown] = 0.0
+    visibility[unknown] = 0.0
 
 
 def present_joints(visibility: np.ndarray) -> np.ndarray:

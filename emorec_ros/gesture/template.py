@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from emorec_ros.gesture.skeleton import JOINTS
+from emorec_ros.gesture.skeleton import JOINTS, drop_non_finite
 
 #: Labels are lowercase identifiers of at most 32 characters: safe in file names, topics, YAML.
 LABEL_PATTERN = re.compile(r'[a-z][a-z0-9_]{0,31}')
@@ -61,8 +61,7 @@ class Template:
                              f'do not fit {len(self.joints)} joints')
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise ValueError(f'template {self.id}: fps must be > 0, got {self.fps}')
-        unknown = ~np.isfinite(positions).all(axis=-1) | ~np.isfinite(visibility)
-        positions[unknown], visibility[unknown] = 0.0, 0.0
+        drop_non_finite(positions, visibility)
         object.__setattr__(self, 'positions', positions)
         object.__setattr__(self, 'visibility', visibility)
         object.__setattr__(self, 'fps', float(self.fps))

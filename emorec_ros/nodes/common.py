@@ -1,7 +1,9 @@
 """What every emorec_ros node does the same way: parameters, QoS, package files, diagnostics."""
 from __future__ import annotations
 
+import math
 import signal
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,6 +14,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from emorec_ros.image import ImageError, image_to_bgr
@@ -57,6 +60,13 @@ def read_image(node: Node, msg: Image, max_pixels: int, stats: ProcessingStats) 
         stats.reject()
         node.get_logger().warning(f'image skipped: {e}', throttle_duration_sec=5.0)
         return None
+
+
+def record_processed(node: Node, stats: ProcessingStats, started: float, stamp: Time) -> None:
+    """Count an image as processed: the time since ``started`` (time.perf_counter()) and its age
+    on the node's clock (NaN for an image without a stamp)."""
+    age = (node.get_clock().now() - stamp).nanoseconds * 1e-9 if stamp.nanoseconds else math.nan
+    stats.record(time.perf_counter() - started, age)
 
 
 def package_file(relative: str) -> Path:

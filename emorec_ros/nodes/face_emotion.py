@@ -23,7 +23,7 @@ from emorec_ros.face.track import FaceTracker
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotion, FaceEmotionArray
 from emorec_ros.nodes.common import (DEBUG_IMAGE_QOS, LATEST_IMAGE_QOS, StartupError, declare, diagnostic_status,
-                                     package_file, publish_diagnostics, read_image, spin_node)
+                                     package_file, publish_diagnostics, read_image, record_processed, spin_node)
 from emorec_ros.stats import ProcessingStats
 
 DEFAULT_MODEL = 'models/face_emotion.tflite'
@@ -101,9 +101,7 @@ class FaceEmotionNode(Node):
         if self.debug_publisher.get_subscription_count() > 0:
             self.debug_publisher.publish(bgr_to_image(draw_faces(bgr, faces), msg.header))
         self.faces_seen += len(faces)
-        stamp = Time.from_msg(msg.header.stamp)
-        latency = (self.get_clock().now() - stamp).nanoseconds * 1e-9 if stamp.nanoseconds else float('nan')
-        self.stats.record(time.perf_counter() - start, latency)
+        record_processed(self, self.stats, start, Time.from_msg(msg.header.stamp))
 
     @staticmethod
     def _face_msg(face: FaceEmotionResult) -> FaceEmotion:

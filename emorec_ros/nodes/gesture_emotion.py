@@ -37,7 +37,7 @@ from emorec_ros.gesture.window import PersonWindow, Recording
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import GestureEmotion
 from emorec_ros.nodes.common import (DEBUG_IMAGE_QOS, LATEST_IMAGE_QOS, declare, diagnostic_status, publish_diagnostics,
-                                     read_image, spin_node)
+                                     read_image, record_processed, spin_node)
 from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
 from emorec_ros.stats import ProcessingStats
 
@@ -133,15 +133,15 @@ class GestureEmotionNode(Node):
         with self._lock:
             self.window.add(seconds, skeleton)
             self._frame_id = msg.header.frame_id
-            if self._recording is not None:
-                self._recording.add(seconds, skeleton)
-            caption = self._caption if skeleton is not None else 'nobody in view'
-            if self._recording is not None:
-                caption = f'recording "{self._recording.label}" ({len(self._recording.skeletons)} skeletons)'
+            recording = self._recording
+            if recording is not None:
+                recording.add(seconds, skeleton)
+                caption = f'recording "{recording.label}" ({len(recording.skeletons)} skeletons)'
+            else:
+                caption = self._caption if skeleton is not None else 'nobody in view'
         if self.debug_publisher.get_subscription_count() > 0:
             self.debug_publisher.publish(bgr_to_image(draw_skeleton(bgr, skeleton, caption), msg.header))
-        latency = (self.get_clock().now() - stamp).nanoseconds * 1e-9 if stamp.nanoseconds else math.nan
-        self.stats.record(time.perf_counter() - start, latency)
+        record_processed(self, self.stats, start, stamp)
 
     def classify_window(self) -> None:
         with self._lock:
@@ -155,7 +155,8 @@ class GestureEmotionNode(Node):
         except ValueError as e:  # e.g. no shoulders in the window
             self.get_logger().warning(f'window not classified: {e}', throttle_duration_sec=10.0)
             return
-        msg = GestureEmotion(header=Header(stamp=_time_msg(last), frame_id=frame_id), window_start=_time_msg(first),
+        msg = GestureEmotion(header=Header(stamp=_time_msg(last), frame_id=frame_id),
+                             window_start=_time_msg(first),
                              person_id=person, emotion=result.label or '', confidence=float(result.confidence),
                              labels=list(result.labels), scores=[float(p) for p in result.probabilities],
                              nearest_template=result.nearest_id or '',
@@ -250,8 +251,7 @@ class GestureEmotionNode(Node):
 
 
 def _time_msg(seconds: float) -> TimeMsg:
-    nanoseconds = int(round(seconds * 1e9))
-    return TimeMsg(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+    return Time(nanoseconds=round(seconds * 1e9)).to_msg()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -41,7 +41,7 @@ class VideoSourceNode(Node):
             raise StartupError(str(e)) from e
         self.finished = False
         self.published = 0
-        self._lock = threading.Lock()  # a frame being published vs stop() from another thread
+        self._lock = threading.RLock()  # a frame being published vs stop() from another thread
         self.image_publisher = self.create_publisher(Image, 'image', qos_profile_sensor_data)
         self.info_publisher = self.create_publisher(CameraInfo, 'camera_info', qos_profile_sensor_data)
         self.rate = rate or self.source.fps
@@ -59,8 +59,7 @@ class VideoSourceNode(Node):
                 self.get_logger().error(f'{e}; skipping it', throttle_duration_sec=5.0)
                 return
             if frame is None:
-                self.timer.cancel()
-                self.finished = True
+                self.stop()
                 self.get_logger().info(f'end of {self.source.source} after {self.published} frames')
                 return
             _, bgr = frame
