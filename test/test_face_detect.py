@@ -1,13 +1,16 @@
 """Face detectors on real images, and the face crop the classifier gets."""
+from pathlib import Path
+import shutil
 import subprocess
 import sys
-from pathlib import Path
 
+import cv2
+from emorec_ros.face import detect
+from emorec_ros.face.detect import (clipped_box, DETECTOR_NAMES, face_crop, FaceBox,
+                                    find_haar_cascade, HAAR_CASCADE, HaarFaceDetector, iou,
+                                    make_detector)
 import numpy as np
 import pytest
-
-from emorec_ros.face.detect import (DETECTOR_NAMES, FaceBox, HaarFaceDetector, clipped_box, face_crop, iou,
-                                    make_detector)
 
 #: Where the woman's face is (checked by eye on the short-range MediaPipe boxes).
 PEXELS_FACES = {300: FaceBox(329, 75, 240, 240, 1.0), 400: FaceBox(326, 118, 208, 208, 1.0)}
@@ -35,13 +38,50 @@ def test_mediapipe_finds_the_astronaut(mediapipe_detector, astronaut_bgr):
     assert iou(boxes[0], ASTRONAUT_FACE) > 0.6, boxes[0]
 
 
-def test_haar_finds_the_astronaut_where_mediapipe_does(astronaut_bgr):
-    detector = HaarFaceDetector()
+def _assert_haar_finds_the_astronaut(detector, astronaut_bgr):
     boxes = detector.detect(astronaut_bgr)
     detector.close()
     assert any(iou(box, ASTRONAUT_FACE) > 0.3 for box in boxes), boxes
     assert all(0.5 <= box.score < 1.0 for box in boxes)
     assert [box.score for box in boxes] == sorted((box.score for box in boxes), reverse=True)
+
+
+def test_haar_finds_the_astronaut_where_mediapipe_does(astronaut_bgr):
+    detector = HaarFaceDetector()
+    assert detector.cascade_path == Path(cv2.data.haarcascades) / HAAR_CASCADE
+    _assert_haar_finds_the_astronaut(detector, astronaut_bgr)
+
+
+def test_haar_without_cv2_data_uses_the_system_cascades(monkeypatch, tmp_path, astronaut_bgr):
+    """A distribution's OpenCV (Debian's python3-opencv) has no cv2.data; opencv-data has them."""
+    system_dir = tmp_path / 'usr/share/opencv4/haarcascades'
+    system_dir.mkdir(parents=True)
+    shutil.copy(find_haar_cascade(), system_dir)
+    monkeypatch.delattr(cv2, 'data')
+    monkeypatch.setattr(detect, 'HAAR_CASCADE_DIRS', (str(tmp_path / 'empty'), str(system_dir)))
+    assert find_haar_cascade() == system_dir / HAAR_CASCADE
+    detector = make_detector('haar', 0.0)
+    assert detector.cascade_path == system_dir / HAAR_CASCADE
+    _assert_haar_finds_the_astronaut(detector, astronaut_bgr)
+
+
+def test_haar_without_any_cascade_says_where_it_looked_and_what_to_fix(monkeypatch, tmp_path):
+    monkeypatch.delattr(cv2, 'data')
+    folders = (str(tmp_path / 'opencv4'), str(tmp_path / 'opencv'))
+    monkeypatch.setattr(detect, 'HAAR_CASCADE_DIRS', folders)
+    with pytest.raises(ValueError) as error:
+        make_detector('haar', 0.5)
+    message = str(error.value)
+    for text in ("detector 'haar'", HAAR_CASCADE, 'cv2.data (not in this OpenCV)', *folders,
+                 'apt-get install opencv-data', 'pip install opencv-contrib-python'):
+        assert text in message, message
+
+
+def test_haar_with_an_unreadable_cascade(tmp_path):
+    broken = tmp_path / HAAR_CASCADE
+    broken.write_text('<opencv_storage>not a cascade</opencv_storage>')
+    with pytest.raises(ValueError, match='could not load the Haar cascade .*' + HAAR_CASCADE):
+        HaarFaceDetector(cascade_path=broken)
 
 
 @pytest.mark.parametrize('name', DETECTOR_NAMES)
@@ -56,7 +96,8 @@ def test_unknown_detector_name_lists_the_valid_ones():
         make_detector('nope', 0.5)
 
 
-@pytest.mark.parametrize('image', [np.zeros((48, 48), np.uint8), np.zeros((48, 48, 3), np.float32),
+@pytest.mark.parametrize('image', [np.zeros((48, 48), np.uint8),
+                                   np.zeros((48, 48, 3), np.float32),
                                    np.zeros((48, 48, 4), np.uint8)])
 def test_detect_rejects_images_that_are_not_bgr8(image):
     with pytest.raises(ValueError, match='uint8 \\(H, W, 3\\)'):
@@ -64,9 +105,11 @@ def test_detect_rejects_images_that_are_not_bgr8(image):
 
 
 def test_mediapipe_import_leaves_tensorflow_out():
-    code = ('import sys; from emorec_ros.face.detect import MediaPipeFaceDetector; MediaPipeFaceDetector().close(); '
+    code = ('import sys; from emorec_ros.face.detect import MediaPipeFaceDetector; '
+            'MediaPipeFaceDetector().close(); '
             'assert "tensorflow" not in sys.modules, "tensorflow was imported"')
-    result = subprocess.run([sys.executable, '-c', code], cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, '-c', code], cwd=Path(__file__).parent.parent,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -98,9 +141,11 @@ def test_face_crop_inside_the_image_is_the_square_around_the_box():
 
 def test_face_crop_pads_by_repeating_the_border():
     image = _gradient_image()
-    crop = face_crop(image, FaceBox(0, 80, 20, 20, 1.0), margin=0.5)  # side 30, from (-5, 75) to (25, 105)
+    # side 30, from (-5, 75) to (25, 105)
+    crop = face_crop(image, FaceBox(0, 80, 20, 20, 1.0), margin=0.5)
     assert crop.shape == (30, 30, 3)
-    np.testing.assert_array_equal(crop[:, :5], np.repeat(crop[:, 5:6], 5, axis=1))  # left of column 0
+    # left of column 0
+    np.testing.assert_array_equal(crop[:, :5], np.repeat(crop[:, 5:6], 5, axis=1))
     np.testing.assert_array_equal(crop[25:], np.repeat(crop[24:25], 5, axis=0))  # below row 99
     np.testing.assert_array_equal(crop[:25, 5:], image[75:, :25])
 

@@ -1,5 +1,5 @@
-"""Face detection on BGR frames: MediaPipe (default) or OpenCV's Haar cascade, plus the crop
-that the emotion classifier gets.
+"""
+Face detection on BGR frames (MediaPipe or OpenCV's Haar cascade) and the classifier's crop.
 
 All boxes are in pixels of the input image, origin at its top-left corner, x to the right and
 y down, clipped to the image. Neither ROS nor TensorFlow is imported here (see
@@ -8,24 +8,39 @@ y down, clipped to the image. Neither ROS nor TensorFlow is imported here (see
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
+from pathlib import Path
 from typing import Protocol
 
 import cv2
+from emorec_ros.mediapipe_import import import_solution
 import numpy as np
 
-from emorec_ros.mediapipe_import import import_solution
-
 #: Share of the longer box side that ``face_crop`` adds to the square's side (half above and
-#: below, half left and right). On 2,944 FER-2013 training faces (the classifier's input) MediaPipe
-#: finds a box of median side 40 of the 48 pixels, 48 / 40 - 1 = 0.2; by eye the crops at 0.2 span
-#: forehead to chin like FER-2013 faces do. (MediaPipe's box centre sits ~0.1 of its side below
-#: the FER centre; the crop stays centred on the box.)
+#: below, half left and right). On 2,944 FER-2013 training faces (the classifier's input)
+#: MediaPipe finds a box of median side 40 of the 48 pixels, 48 / 40 - 1 = 0.2; by eye the crops
+#: at 0.2 span forehead to chin like FER-2013 faces do. (MediaPipe's box centre sits ~0.1 of its
+#: side below the FER centre; the crop stays centred on the box.)
 DEFAULT_CROP_MARGIN = 0.2
+
+#: The frontal-face cascade that ``HaarFaceDetector`` loads.
+HAAR_CASCADE = 'haarcascade_frontalface_default.xml'
+
+#: Where distributions' OpenCV packages put the Haar cascades, searched when ``cv2.data`` (only
+#: in the pip wheels) is missing or lacks the file: Debian and Ubuntu's opencv-data package
+#: (/usr/share/opencv4), older releases (/usr/share/opencv) and OpenCV built from source
+#: (/usr/local/share).
+HAAR_CASCADE_DIRS: tuple[str, ...] = (
+    '/usr/share/opencv4/haarcascades',
+    '/usr/share/opencv/haarcascades',
+    '/usr/local/share/opencv4/haarcascades',
+    '/usr/local/share/opencv/haarcascades',
+)
 
 
 @dataclass(frozen=True)
 class FaceBox:
-    """A detected face: top-left corner (x, y) and size in pixels, detector confidence in [0, 1]."""
+    """A detected face: top-left corner (x, y), size in pixels, confidence in [0, 1]."""
 
     x: int
     y: int
@@ -45,7 +60,7 @@ class FaceBox:
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:
-    """Intersection over union of two boxes, in [0, 1] (0 when either box is empty)."""
+    """Return the intersection over union of two boxes, in [0, 1] (0 if either is empty)."""
     w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
     h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
     inter = max(w, 0) * max(h, 0)
@@ -55,8 +70,12 @@ def iou(a: FaceBox, b: FaceBox) -> float:
 
 def clipped_box(x0: float, y0: float, x1: float, y1: float, score: float,
                 image_size: tuple[int, int]) -> FaceBox | None:
-    """The box from corners (x0, y0)-(x1, y1) in pixels, clipped to an image of (width, height);
-    None when nothing of it is left inside the image."""
+    """
+    Return the box from corners (x0, y0)-(x1, y1) in pixels, clipped to the image.
+
+    ``image_size`` is (width, height). Return None when nothing of the box is left inside the
+    image.
+    """
     width, height = image_size
     left, top = max(0, int(round(x0))), max(0, int(round(y0)))
     right, bottom = min(width, int(round(x1))), min(height, int(round(y1)))
@@ -69,7 +88,7 @@ class FaceDetector(Protocol):
     """Finds faces in one frame."""
 
     def detect(self, bgr: np.ndarray) -> list[FaceBox]:
-        """Faces in a uint8 (H, W, 3) BGR image, sorted by score, highest first."""
+        """Return the faces in a uint8 (H, W, 3) BGR image, sorted by score, highest first."""
 
     def close(self) -> None:
         """Release the detector's resources; it must not be used afterwards."""
@@ -77,7 +96,8 @@ class FaceDetector(Protocol):
 
 def _check_bgr(bgr: np.ndarray) -> None:
     if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
-        raise ValueError(f'expected a uint8 (H, W, 3) BGR image, got {bgr.dtype} {bgr.shape}')
+        raise ValueError(
+            f'expected a uint8 (H, W, 3) BGR image, got {bgr.dtype} {bgr.shape}')
 
 
 def _by_score(boxes: list[FaceBox | None]) -> list[FaceBox]:
@@ -85,7 +105,8 @@ def _by_score(boxes: list[FaceBox | None]) -> list[FaceBox]:
 
 
 class MediaPipeFaceDetector:
-    """MediaPipe's BlazeFace: short range (faces within ~2 m of the camera) or full range (~5 m).
+    """
+    MediaPipe's BlazeFace: short range (faces within ~2 m of the camera) or full range (~5 m).
 
     Scores are MediaPipe's detection confidences; faces below ``min_confidence`` are dropped.
     """
@@ -96,23 +117,54 @@ class MediaPipeFaceDetector:
                                                       model_selection=1 if full_range else 0)
 
     def detect(self, bgr: np.ndarray) -> list[FaceBox]:
+        """Return the faces in a uint8 (H, W, 3) BGR image, sorted by score, highest first."""
         _check_bgr(bgr)
         height, width = bgr.shape[:2]
         result = self._detector.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         boxes = []
         for detection in result.detections or ():
             rel = detection.location_data.relative_bounding_box
-            boxes.append(clipped_box(rel.xmin * width, rel.ymin * height, (rel.xmin + rel.width) * width,
-                                     (rel.ymin + rel.height) * height, detection.score[0], (width, height)))
+            boxes.append(clipped_box(rel.xmin * width, rel.ymin * height,
+                                     (rel.xmin + rel.width) * width,
+                                     (rel.ymin + rel.height) * height,
+                                     detection.score[0], (width, height)))
         return _by_score(boxes)
 
     def close(self) -> None:
+        """Release MediaPipe's graph."""
         self._detector.close()
 
 
+def find_haar_cascade(name: str = HAAR_CASCADE) -> Path:
+    """
+    Return the path of one of OpenCV's Haar cascade files, e.g. the frontal-face one.
+
+    The pip wheels of OpenCV ship the cascades in ``cv2.data.haarcascades``; distributions'
+    OpenCV (Debian's python3-opencv) has no ``cv2.data`` and installs them with a separate
+    package (opencv-data) into one of ``HAAR_CASCADE_DIRS``. Raise ValueError, naming every
+    place searched and how to get the file, when none holds it.
+    """
+    data_dir = getattr(getattr(cv2, 'data', None), 'haarcascades', None)
+    folders = [Path(os.fspath(data_dir))] if data_dir else []
+    folders += [Path(folder) for folder in HAAR_CASCADE_DIRS]
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    searched = [str(folder) for folder in folders]
+    if not data_dir:
+        searched.insert(0, 'cv2.data (not in this OpenCV)')
+    raise ValueError(
+        f"detector 'haar': OpenCV's cascade {name} is in none of: {', '.join(searched)}. "
+        "Install your distribution's OpenCV data (Debian/Ubuntu: sudo apt-get install "
+        'opencv-data) or the pip build of OpenCV (pip install opencv-contrib-python), or '
+        "choose the detector 'mediapipe'.")
+
+
 class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade (slower and less reliable than MediaPipe; no model
-    download and no MediaPipe needed).
+    """
+    OpenCV's frontal-face Haar cascade, slower and less reliable than MediaPipe.
+
+    It needs no MediaPipe, but the cascade file (see ``find_haar_cascade``).
 
     Score = n / (n + min_neighbors), n being the number of raw detections merged into the box:
     0.5 for a box that just passed the cascade's own threshold, towards 1 as more agree. Boxes
@@ -120,18 +172,27 @@ class HaarFaceDetector:
     """
 
     def __init__(self, min_size: int = 40, scale_factor: float = 1.1, min_neighbors: int = 5,
-                 min_confidence: float = 0.0) -> None:
+                 min_confidence: float = 0.0, cascade_path: str | Path | None = None) -> None:
         if min_size < 1 or scale_factor <= 1.0 or min_neighbors < 1:
-            raise ValueError(f'Haar detector needs min_size >= 1 px, scale_factor > 1 and min_neighbors >= 1, '
-                             f'got {min_size}, {scale_factor}, {min_neighbors}')
-        path = cv2.data.haarcascades + 'haarcascade_frontalface_default.xml'
-        self._cascade = cv2.CascadeClassifier(path)
-        if self._cascade.empty():
-            raise RuntimeError(f'could not load the Haar cascade {path}')
-        self._min_size, self._scale_factor, self._min_neighbors = min_size, scale_factor, min_neighbors
-        self._min_confidence = min_confidence
+            raise ValueError('Haar detector needs min_size >= 1 px, scale_factor > 1 and '
+                             f'min_neighbors >= 1, got {min_size}, {scale_factor}, '
+                             f'{min_neighbors}')
+        path = Path(cascade_path) if cascade_path is not None else find_haar_cascade()
+        try:
+            # A file that is not a cascade raises cv2.error, which surfaces as SystemError.
+            self._cascade = cv2.CascadeClassifier(str(path))
+            loaded = not self._cascade.empty()
+        except (cv2.error, SystemError) as e:
+            raise ValueError(f"detector 'haar': could not load the Haar cascade {path} "
+                             '(not a cascade file)') from e
+        if not loaded:
+            raise ValueError(f"detector 'haar': could not load the Haar cascade {path}")
+        self.cascade_path = path
+        self._min_size, self._scale_factor = min_size, scale_factor
+        self._min_neighbors, self._min_confidence = min_neighbors, min_confidence
 
     def detect(self, bgr: np.ndarray) -> list[FaceBox]:
+        """Return the faces in a uint8 (H, W, 3) BGR image, sorted by score, highest first."""
         _check_bgr(bgr)
         height, width = bgr.shape[:2]
         grey = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
@@ -146,6 +207,7 @@ class HaarFaceDetector:
         return _by_score(boxes)
 
     def close(self) -> None:
+        """Drop the cascade."""
         self._cascade = None
 
 
@@ -154,20 +216,23 @@ DETECTOR_NAMES: tuple[str, ...] = ('mediapipe', 'mediapipe_full', 'haar')
 
 
 def make_detector(name: str, min_confidence: float = 0.5) -> FaceDetector:
-    """A detector by name: 'mediapipe' (short range), 'mediapipe_full' (full range) or 'haar'."""
+    """Return a detector by name: 'mediapipe' (short range), 'mediapipe_full' or 'haar'."""
     if name == 'mediapipe':
         return MediaPipeFaceDetector(min_confidence, full_range=False)
     if name == 'mediapipe_full':
         return MediaPipeFaceDetector(min_confidence, full_range=True)
     if name == 'haar':
         return HaarFaceDetector(min_confidence=min_confidence)
-    raise ValueError(f'unknown face detector {name!r}; choose one of {", ".join(DETECTOR_NAMES)}')
+    raise ValueError(
+        f'unknown face detector {name!r}; choose one of {", ".join(DETECTOR_NAMES)}')
 
 
 def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARGIN,
               shift: float = 0.0) -> np.ndarray:
-    """A square crop around ``box``, side max(width, height) * (1 + margin) pixels, its centre
-    ``shift`` box heights below the box centre (negative: above).
+    """
+    Return a square crop around ``box``, side max(width, height) * (1 + margin) pixels.
+
+    Its centre lies ``shift`` box heights below the box centre (negative: above).
 
     Works on grey (H, W) or colour (H, W, C) images; where the square leaves the image its border
     pixels are repeated. Returns a new array of shape (side, side[, C]), same dtype.
@@ -181,5 +246,5 @@ def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARG
     x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f'{box} lies outside the {width}x{height} image')
-    return cv2.copyMakeBorder(image[y0:y1, x0:x1], y0 - top, top + side - y1, x0 - left, left + side - x1,
-                              cv2.BORDER_REPLICATE)
+    return cv2.copyMakeBorder(image[y0:y1, x0:x1], y0 - top, top + side - y1, x0 - left,
+                              left + side - x1, cv2.BORDER_REPLICATE)
