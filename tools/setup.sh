@@ -14,7 +14,8 @@
 #
 # Running it again is cheap: pip runs only when requirements*.txt changed (stamp in .venv),
 # colcon only when the interfaces, the build files or the set of installed files changed
-# (stamp in install/). With --symlink-install, edits to existing files need no rebuild.
+# (stamp in install/). With --symlink-install, edits to existing files need no rebuild, except
+# in scripts/ (the installed executables are copies with the interpreter's path as first line).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -142,7 +143,9 @@ build_hash=$({
   echo "mode=$mode root=$ROOT distro=${ROS_DISTRO:-}"
   cat "$VENV_STAMP"
   sha256sum CMakeLists.txt package.xml
-  find msg srv -type f -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 -r sha256sum
+  # The contents too: the installed executables are copies of scripts/ with their first line
+  # rewritten (see CMakeLists.txt), so an edited script needs a build.
+  find msg srv scripts -type f -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 -r sha256sum
   # Only the names: installed files are symlinks to the sources.
   find "${INSTALLED_DIRS[@]}" -name __pycache__ -prune -o \( -type f -o -type l \) -print \
     2>/dev/null | LC_ALL=C sort
