@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 from pathlib import Path
 import re
@@ -9,13 +10,20 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
-from ament_index_python.packages import get_package_prefix, get_packages_with_prefixes
+from ament_index_python.packages import (get_package_prefix, get_package_share_directory,
+                                         get_packages_with_prefixes)
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The executables that CMakeLists.txt installs into lib/emorec_ros (``ros2 run`` finds them).
 EXECUTABLES = ('video_source', 'face_emotion_node', 'gesture_emotion_node')
+
+#: SPDX identifier -> SHA-256 of its standard licence text, as the licence's publisher has it
+#: (https://www.apache.org/licenses/LICENSE-2.0.txt).
+LICENSE_TEXTS = {
+    'Apache-2.0': 'cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30',
+}
 
 #: ROS packages the code may import, also those that are not installed on this machine
 #: (launch, launch_ros and cv_bridge come with a ROS install, not as wheels). Any other module
@@ -355,3 +363,18 @@ def test_importing_the_nodes_leaves_tensorflow_out() -> None:
     result = subprocess.run([sys.executable, '-c', code], cwd='/', capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_license_file_is_the_licence_that_package_xml_names() -> None:
+    root = ElementTree.parse(REPO_ROOT / 'package.xml').getroot()
+    licenses = [(element.text or '').strip() for element in root.findall('license')]
+    assert len(licenses) == 1, f'package.xml names {licenses}: one <license> expected'
+    spdx = licenses[0]
+    assert spdx in LICENSE_TEXTS, f'{spdx}: add its standard text\'s SHA-256 to LICENSE_TEXTS'
+    text = (REPO_ROOT / 'LICENSE').read_bytes()
+    assert hashlib.sha256(text).hexdigest() == LICENSE_TEXTS[spdx], (
+        f'LICENSE is not the full, unmodified {spdx} text that package.xml names')
+    setup_py = (REPO_ROOT / 'setup.py').read_text(encoding='utf-8')
+    assert f"license='{spdx}'" in setup_py, f'setup.py must name the licence {spdx} too'
+    installed = Path(get_package_share_directory('emorec_ros')) / 'LICENSE'
+    assert installed.read_bytes() == text, f'{installed} differs: build again (make setup)'
