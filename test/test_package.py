@@ -370,7 +370,7 @@ def test_license_file_is_the_licence_that_package_xml_names() -> None:
     licenses = [(element.text or '').strip() for element in root.findall('license')]
     assert len(licenses) == 1, f'package.xml names {licenses}: one <license> expected'
     spdx = licenses[0]
-    assert spdx in LICENSE_TEXTS, f'{spdx}: add its standard text\'s SHA-256 to LICENSE_TEXTS'
+    assert spdx in LICENSE_TEXTS, f'{spdx}: add the SHA-256 of its standard text to LICENSE_TEXTS'
     text = (REPO_ROOT / 'LICENSE').read_bytes()
     assert hashlib.sha256(text).hexdigest() == LICENSE_TEXTS[spdx], (
         f'LICENSE is not the full, unmodified {spdx} text that package.xml names')
