@@ -7,7 +7,8 @@ from types import ModuleType
 
 
 def import_solution(name: str) -> ModuleType:
-    """``mediapipe.python.solutions.<name>`` (e.g. 'face_detection', 'pose') without TensorFlow.
+    """
+    ``mediapipe.python.solutions.<name>`` (e.g. 'face_detection', 'pose') without TensorFlow.
 
     Any ``import mediapipe.<anything>`` first runs ``mediapipe/__init__.py``, which imports
     ``mediapipe.tasks.python``; its ``core/optional_dependencies.py`` does

@@ -1,9 +1,9 @@
 """Rolling processing statistics for diagnostics (no ROS)."""
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
+import time
 
 import numpy as np
 
@@ -23,8 +23,12 @@ class StatsSnapshot:
 
 
 class ProcessingStats:
-    """Keeps the last ``window`` processed frames: when each finished, how long it took and
-    how old its image was by then (``latency``: image stamp to result, seconds)."""
+    """
+    Rolling statistics of the last ``window`` processed frames.
+
+    For each frame it keeps when it finished, how long it took and how old its image was by
+    then (``latency``: image stamp to result, seconds).
+    """
 
     def __init__(self, window: int = 100, clock=time.monotonic) -> None:
         self._clock = clock
@@ -52,7 +56,11 @@ class ProcessingStats:
         lat = 1000 * np.asarray(self._latency or [np.nan])
         return StatsSnapshot(
             rate_hz=rate,
-            processing_ms_p50=float(np.percentile(proc, 50)), processing_ms_p95=float(np.percentile(proc, 95)),
-            latency_ms_p50=float(np.percentile(lat, 50)), latency_ms_p95=float(np.percentile(lat, 95)),
-            processed=self.processed, rejected=self.rejected,
-            seconds_since_last=now - self._done[-1] if self._done else float('inf'))
+            processing_ms_p50=float(np.percentile(proc, 50)),
+            processing_ms_p95=float(np.percentile(proc, 95)),
+            latency_ms_p50=float(np.percentile(lat, 50)),
+            latency_ms_p95=float(np.percentile(lat, 95)),
+            processed=self.processed,
+            rejected=self.rejected,
+            seconds_since_last=now - self._done[-1] if self._done else float('inf'),
+        )

@@ -1,4 +1,5 @@
-"""The main job: run the emotion graph on a video and show what it found, without a display.
+"""
+The main job: run the emotion graph on a video and show what it found, without a display.
 
 Starts ``video_source``, ``face_emotion`` and ``gesture_emotion`` (the nodes ``ros2 launch``
 starts, talking over DDS) with config/emorec.yaml. On the bundled clip it first teaches the
@@ -11,13 +12,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+from pathlib import Path
 import shutil
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
+from emorec_ros.face.draw import EMOTION_COLOURS
+from emorec_ros.face.fer2013 import FER_CLASSES
+from emorec_ros.image import image_to_bgr
+from emorec_ros.msg import FaceEmotionArray, GestureEmotion
+from emorec_ros.nodes.common import package_file, StartupError
+from emorec_ros.nodes.face_emotion import FaceEmotionNode
+from emorec_ros.nodes.gesture_emotion import GestureEmotionNode
+from emorec_ros.nodes.video_source import DEMO_CLIP, VideoSourceNode
+from emorec_ros.srv import RecordTemplate
 import numpy as np
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
@@ -25,16 +35,6 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-
-from emorec_ros.face.draw import EMOTION_COLOURS
-from emorec_ros.face.fer2013 import FER_CLASSES
-from emorec_ros.image import image_to_bgr
-from emorec_ros.msg import FaceEmotionArray, GestureEmotion
-from emorec_ros.nodes.common import StartupError, package_file
-from emorec_ros.nodes.face_emotion import FaceEmotionNode
-from emorec_ros.nodes.gesture_emotion import GestureEmotionNode
-from emorec_ros.nodes.video_source import DEMO_CLIP, VideoSourceNode
-from emorec_ros.srv import RecordTemplate
 
 #: Parts of the bundled clip an operator would record gesture templates from: (label, frames).
 TEACHING = (('sad', (60, 230)), ('happy', (280, 472)))
@@ -56,8 +56,12 @@ class Recorder(Node):
         self.gestures: list[GestureEmotion] = []
         self.frames: list[tuple[float, np.ndarray]] = []
         self.recording = False
-        self.create_subscription(FaceEmotionArray, 'face_emotions', self._keep(self.faces), QoSProfile(depth=100))
-        self.create_subscription(GestureEmotion, 'gesture_emotion', self._keep(self.gestures), QoSProfile(depth=100))
+        self.create_subscription(
+            FaceEmotionArray, 'face_emotions', self._keep(self.faces), QoSProfile(depth=100)
+        )
+        self.create_subscription(
+            GestureEmotion, 'gesture_emotion', self._keep(self.gestures), QoSProfile(depth=100)
+        )
         self.create_subscription(Image, 'face_debug_image', self._on_frame,
                                  QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT))
         self.record_client = self.create_client(RecordTemplate, 'record_template')
@@ -78,7 +82,9 @@ class Recorder(Node):
     def record_template(self, label: str, seconds: float) -> RecordTemplate.Response:
         if not self.record_client.wait_for_service(timeout_sec=30.0):
             raise RuntimeError('the gesture node offers no record_template service')
-        future = self.record_client.call_async(RecordTemplate.Request(label=label, duration=seconds))
+        future = self.record_client.call_async(
+            RecordTemplate.Request(label=label, duration=seconds)
+        )
         deadline = time.monotonic() + seconds + 30.0
         while not future.done() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -87,8 +93,13 @@ class Recorder(Node):
         return future.result()
 
 
-def play(executor: MultiThreadedExecutor, video: str, frames: tuple[int, int] = (0, -1), loop: bool = False,
-         until=None) -> VideoSourceNode:
+def play(
+    executor: MultiThreadedExecutor,
+    video: str,
+    frames: tuple[int, int] = (0, -1),
+    loop: bool = False,
+    until=None,
+) -> VideoSourceNode:
     """Run a video_source on ``frames`` of ``video`` until it ends or ``until()`` holds."""
     source = VideoSourceNode(parameter_overrides=[
         Parameter('source', value=video), Parameter('start_frame', value=frames[0]),
@@ -114,13 +125,15 @@ def main_face_scores(results: list[FaceEmotionArray]) -> np.ndarray:
 
 
 def gesture_at(gestures: list[GestureEmotion], t: float) -> GestureEmotion | None:
-    """The newest gesture message whose window ends at or before time ``t``."""
+    """Return the newest gesture message whose window ends at or before time ``t``."""
     ends = [_seconds(g.header.stamp) for g in gestures]
     i = int(np.searchsorted(ends, t, side='right')) - 1
     return gestures[i] if i >= 0 else None
 
 
-def timeline_rows(t0: float, times: np.ndarray, scores: np.ndarray, gestures: list[GestureEmotion]) -> list[str]:
+def timeline_rows(
+    t0: float, times: np.ndarray, scores: np.ndarray, gestures: list[GestureEmotion]
+) -> list[str]:
     """One text row per second of video: the main face's mean emotion and the body language."""
     rows = []
     for start in np.arange(0.0, times[-1] + 1e-9, 1.0):
@@ -129,7 +142,9 @@ def timeline_rows(t0: float, times: np.ndarray, scores: np.ndarray, gestures: li
         if seen.any():
             mean = scores[seen].mean(axis=0)
             best = int(np.argmax(mean))
-            face = f'{FER_CLASSES[best]:<8} {mean[best]:.2f} {"#" * int(round(10 * mean[best])):<10}'
+            face = (
+                f'{FER_CLASSES[best]:<8} {mean[best]:.2f} {"#" * int(round(10 * mean[best])):<10}'
+            )
         else:
             face = f'{"(no face)":<24}'
         in_second = [g for g in gestures if start <= _seconds(g.header.stamp) - t0 < start + 1.0]
@@ -144,8 +159,14 @@ def timeline_rows(t0: float, times: np.ndarray, scores: np.ndarray, gestures: li
     return rows
 
 
-def plot(times: np.ndarray, scores: np.ndarray, t0: float, gestures: list[GestureEmotion], path: Path,
-         title: str) -> None:
+def plot(
+    times: np.ndarray,
+    scores: np.ndarray,
+    t0: float,
+    gestures: list[GestureEmotion],
+    path: Path,
+    title: str,
+) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -161,7 +182,9 @@ def plot(times: np.ndarray, scores: np.ndarray, t0: float, gestures: list[Gestur
         points = [(_seconds(g.header.stamp) - t0, g.scores[list(g.labels).index(label)])
                   for g in gestures if label in g.labels]
         b, g_, r = EMOTION_COLOURS.get(label, (128, 128, 128))
-        ax_body.plot(*zip(*points), label=label, color=(r / 255, g_ / 255, b / 255), lw=1.5, marker='.')
+        ax_body.plot(
+            *zip(*points), label=label, color=(r / 255, g_ / 255, b / 255), lw=1.5, marker='.'
+        )
     ax_body.set_ylabel('body-language probability')
     ax_body.set_xlabel('time (s)')
     if labels:
@@ -176,11 +199,21 @@ def plot(times: np.ndarray, scores: np.ndarray, t0: float, gestures: list[Gestur
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--video', default='', help=f'video file or image folder (default: the bundled {DEMO_CLIP}; '
-                        'gesture templates are recorded only from the bundled clip, whose parts are known)')
-    parser.add_argument('--out', type=Path, default=Path('out'), help='output folder (default: %(default)s)')
-    parser.add_argument('--params', type=Path, default=None, help='parameters file (default: config/emorec.yaml)')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--video',
+        default='',
+        help=(f'video file or image folder (default: the bundled {DEMO_CLIP}; gesture templates '
+              'are recorded only from the bundled clip, whose parts are known)'),
+    )
+    parser.add_argument(
+        '--out', type=Path, default=Path('out'), help='output folder (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--params', type=Path, default=None, help='parameters file (default: config/emorec.yaml)'
+    )
     args = parser.parse_args(argv)
     video = args.video or str(package_file(DEMO_CLIP))
     params = args.params or package_file('config/emorec.yaml')
@@ -196,22 +229,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recorder = Recorder()
         face = FaceEmotionNode()
-        gesture = GestureEmotionNode(parameter_overrides=[Parameter('template_dir', value=str(templates))])
+        gesture = GestureEmotionNode(
+            parameter_overrides=[Parameter('template_dir', value=str(templates))]
+        )
         nodes = [recorder, face, gesture]
         for node in nodes:
             executor.add_node(node)
         spinner.start()
-        print(f'emorec_ros demo: {video} -> video_source -> face_emotion, gesture_emotion', flush=True)
+        print(
+            f'emorec_ros demo: {video} -> video_source -> face_emotion, gesture_emotion',
+            flush=True,
+        )
         if not args.video:
-            print('teaching the gesture node as an operator would (record_template service):', flush=True)
+            print(
+                'teaching the gesture node as an operator would (record_template service):',
+                flush=True,
+            )
             for label, frames in TEACHING:
                 answer: list[RecordTemplate.Response] = []
                 recording = threading.Thread(
                     target=lambda: answer.append(recorder.record_template(label, TEACH_SECONDS)))
                 recording.start()
                 play(executor, video, frames, loop=True, until=lambda: not recording.is_alive())
-                print(f'  frames {frames[0]}-{frames[1]}, "{label}", {TEACH_SECONDS:g} s: '
-                      f'{"ok" if answer[0].success else "FAILED"}: {answer[0].message}', flush=True)
+                print(
+                    f'  frames {frames[0]}-{frames[1]}, "{label}", {TEACH_SECONDS:g} s: '
+                    f'{"ok" if answer[0].success else "FAILED"}: {answer[0].message}',
+                    flush=True,
+                )
         recorder.recording = True
         source = play(executor, video)
         time.sleep(1.0)
@@ -233,30 +277,36 @@ def main(argv: list[str] | None = None) -> int:
     times = np.array([_seconds(r.header.stamp) - t0 for r in faces])
     scores = main_face_scores(faces)
     print(f'\n{source.published} frames published; face_emotion processed {len(faces)} '
-          f'(a face in {int((~np.isnan(scores[:, 0])).sum())}), gesture_emotion published {len(gestures)} '
-          f'verdicts. Per second of video:')
+          f'(a face in {int((~np.isnan(scores[:, 0])).sum())}), gesture_emotion published '
+          f'{len(gestures)} verdicts. Per second of video:')
     print('\n'.join('  ' + row for row in timeline_rows(t0, times, scores, gestures)))
     for node, name in ((face, 'face_emotion'), (gesture, 'gesture_emotion')):
         snap = node.stats.snapshot()
-        print(f'{name} processing per image: p50 {snap.processing_ms_p50:.1f} ms, p95 {snap.processing_ms_p95:.1f} ms')
+        print(f'{name} processing per image: p50 {snap.processing_ms_p50:.1f} ms, '
+              f'p95 {snap.processing_ms_p95:.1f} ms')
 
-    video_path, plot_path, csv_path = (args.out / 'emorec_demo.mp4', args.out / 'emorec_timeline.png',
+    video_path, plot_path, csv_path = (args.out / 'emorec_demo.mp4',
+                                       args.out / 'emorec_timeline.png',
                                        args.out / 'emorec_demo.csv')
     if frames:
         h, w = frames[0][1].shape[:2]
-        writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*'mp4v'), source.rate, (w, h))
+        writer = cv2.VideoWriter(
+            str(video_path), cv2.VideoWriter_fourcc(*'mp4v'), source.rate, (w, h)
+        )
         for stamp, frame in frames:
             body = gesture_at(gestures, stamp)
-            text = f'body: {body.emotion} {body.confidence:.2f}' if body and body.emotion else 'body: -'
+            text = (f'body: {body.emotion} {body.confidence:.2f}' if body and body.emotion
+                    else 'body: -')
             cv2.rectangle(frame, (0, h - 26), (w, h), (0, 0, 0), cv2.FILLED)
-            cv2.putText(frame, text, (6, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(frame, text, (6, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255),
+                        1, cv2.LINE_AA)
             writer.write(frame)
         writer.release()
     plot(times, scores, t0, gestures, plot_path, f'emotion over time: {Path(video).name}')
     with open(csv_path, 'w', newline='') as f:
         out = csv.writer(f)
-        out.writerow(['time_s', 'faces', 'main_face_id', 'main_face_emotion', *FER_CLASSES, 'body_emotion',
-                      'body_confidence'])
+        out.writerow(['time_s', 'faces', 'main_face_id', 'main_face_emotion', *FER_CLASSES,
+                      'body_emotion', 'body_confidence'])
         for t, r, s in zip(times, faces, scores):
             main_face = r.faces[0] if r.faces else None
             body = gesture_at(gestures, t + t0)

@@ -1,5 +1,7 @@
-"""Leave-one-movement-out accuracy of the gesture classifier on the Bandai-Namco motion capture,
-for 4 classes (angry, happy, sad, neutral = the 'normal' style) and 7 (+ proud, not_confident,
+"""
+Leave-one-movement-out accuracy of the gesture classifier on the Bandai-Namco motion capture.
+
+For 4 classes (angry, happy, sad, neutral = the 'normal' style) and 7 (+ proud, not_confident,
 tired), with the DTW 1-nearest-neighbour baseline from the same run.
 
 Example::
@@ -17,22 +19,33 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 from emorec_ros.face.evaluate import Evaluation, plot_confusion
 from emorec_ros.gesture.bandai import MAIN_MOVEMENTS, read_clips
 from emorec_ros.gesture.bvh import BvhError
 from emorec_ros.gesture.classify import STRIDE_S, WINDOW_S
-from emorec_ros.gesture.evaluate import CLASS_SETS, STYLE_LABELS, filmed, leave_one_movement_out
+from emorec_ros.gesture.evaluate import CLASS_SETS, filmed, leave_one_movement_out, STYLE_LABELS
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data', type=Path, required=True, help='folder with bandai_ds1_bvh.tar.xz')
-    parser.add_argument('--out', type=Path, required=True, help='folder for the confusion matrices and results.json')
-    parser.add_argument('--classes', type=int, nargs='+', choices=sorted(CLASS_SETS), default=sorted(CLASS_SETS))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--data', type=Path, required=True, help='folder with bandai_ds1_bvh.tar.xz'
+    )
+    parser.add_argument(
+        '--out',
+        type=Path,
+        required=True,
+        help='folder for the confusion matrices and results.json',
+    )
+    parser.add_argument(
+        '--classes', type=int, nargs='+', choices=sorted(CLASS_SETS), default=sorted(CLASS_SETS)
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -54,24 +67,42 @@ def main(argv: list[str] | None = None) -> int:
         for method, predicted in (('ours', result.ours), ('dtw_1nn', result.baseline)):
             evaluation = Evaluation(f'leave-one-movement-out, {len(result.names)} clips', labels,
                                     result.confusion(predicted))
-            plot_confusion(evaluation, args.out / f'confusion_{n}class_{method}.png',
-                           f'gesture {n} classes, {"ours" if method == "ours" else "DTW 1-NN baseline"}')
+            plot_confusion(
+                evaluation,
+                args.out / f'confusion_{n}class_{method}.png',
+                f'gesture {n} classes, {"ours" if method == "ours" else "DTW 1-NN baseline"}',
+            )
         summary['results'][f'{n}_classes'] = {
-            'labels': labels, 'clips': len(result.names), 'windows': result.windows, 'seconds': result.seconds,
-            'accuracy_ours': result.accuracy(result.ours), 'accuracy_dtw_1nn': result.accuracy(result.baseline),
+            'labels': labels,
+            'clips': len(result.names),
+            'windows': result.windows,
+            'seconds': result.seconds,
+            'accuracy_ours': result.accuracy(result.ours),
+            'accuracy_dtw_1nn': result.accuracy(result.baseline),
             'confusion_ours': result.confusion(result.ours).tolist(),
             'confusion_dtw_1nn': result.confusion(result.baseline).tolist(),
-            'per_clip': [{'clip': name, 'movement': movement, 'true': labels[t], 'ours': labels[o],
-                          'dtw_1nn': labels[b]}
-                         for name, movement, t, o, b in zip(result.names, result.movements, result.true,
-                                                            result.ours, result.baseline)]}
-        rows.append((n, len(result.names), result.accuracy(result.ours), result.accuracy(result.baseline),
-                     1 / len(labels), result.seconds))
+            'per_clip': [
+                {
+                    'clip': name,
+                    'movement': movement,
+                    'true': labels[t],
+                    'ours': labels[o],
+                    'dtw_1nn': labels[b],
+                }
+                for name, movement, t, o, b in zip(
+                    result.names, result.movements, result.true, result.ours, result.baseline
+                )
+            ],
+        }
+        rows.append((n, len(result.names), result.accuracy(result.ours),
+                     result.accuracy(result.baseline), 1 / len(labels), result.seconds))
     print(f'\n{"classes":>7} {"clips":>5} {"ours":>7} {"DTW-1NN":>8} {"chance":>7} {"time":>6}')
     for n, clips_n, ours, baseline, chance, seconds in rows:
-        print(f'{n:>7} {clips_n:>5} {100 * ours:6.1f}% {100 * baseline:7.1f}% {100 * chance:6.1f}% {seconds:5.0f}s')
+        print(f'{n:>7} {clips_n:>5} {100 * ours:6.1f}% {100 * baseline:7.1f}% '
+              f'{100 * chance:6.1f}% {seconds:5.0f}s')
     (args.out / 'results.json').write_text(json.dumps(summary, indent=2))
-    print(f'wrote {args.out}/confusion_*class_*.png and results.json ({time.perf_counter() - start:.0f} s in all)')
+    print(f'wrote {args.out}/confusion_*class_*.png and results.json '
+          f'({time.perf_counter() - start:.0f} s in all)')
     return 0
 
 

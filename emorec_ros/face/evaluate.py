@@ -5,10 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from emorec_ros.face.classify import EmotionClassifier
 from emorec_ros.face.fer2013 import FaceSet
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,9 @@ class Evaluation:
                 for i, label in enumerate(self.labels)}
 
     def report(self) -> str:
-        lines = [f'{self.split}: {int(self.confusion.sum())} faces, accuracy {100 * self.accuracy:.2f}%']
+        lines = [
+            f'{self.split}: {int(self.confusion.sum())} faces, accuracy {100 * self.accuracy:.2f}%'
+        ]
         totals = self.confusion.sum(axis=1)
         for (label, acc), n in zip(self.per_class_accuracy.items(), totals):
             lines.append(f'  {label:<10} {100 * acc:6.2f}%  ({int(n)} faces)')
@@ -38,19 +39,24 @@ class Evaluation:
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts (n_classes, n_classes) of true label (rows) against predicted label (columns)."""
+    """Count (n_classes, n_classes) true labels (rows) against predicted labels (columns)."""
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(true), np.asarray(predicted)), 1)
     return matrix
 
 
-def evaluate(classifier: EmotionClassifier, faces: FaceSet, class_names: Sequence[str]) -> Evaluation:
-    """Run the classifier over every face of a split and count its answers.
+def evaluate(
+    classifier: EmotionClassifier, faces: FaceSet, class_names: Sequence[str]
+) -> Evaluation:
+    """
+    Run the classifier over every face of a split and count its answers.
 
     ``class_names`` names the dataset's label indices; the model's labels are matched by name.
     """
     order = [classifier.labels.index(name) for name in class_names]
-    predicted = np.array([order.index(int(np.argmax(classifier.scores(img)))) for img in faces.images])
+    predicted = np.array(
+        [order.index(int(np.argmax(classifier.scores(img)))) for img in faces.images]
+    )
     return Evaluation(faces.split, tuple(class_names),
                       confusion_matrix(faces.labels, predicted, len(class_names)))
 

@@ -1,4 +1,5 @@
-"""FER-2013 splits as numpy arrays (no TensorFlow, no ROS).
+"""
+FER-2013 splits as numpy arrays (no TensorFlow, no ROS).
 
 The dataset ships as two ``.npz`` files: ``fer2013_train_publictest.npz`` (Training and
 PublicTest, told apart by ``split``) and ``fer2013_privatetest.npz`` (the held-out PrivateTest).

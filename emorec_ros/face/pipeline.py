@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from emorec_ros.face.classify import EmotionClassifier
-from emorec_ros.face.detect import FaceBox, FaceDetector, face_crop
+from emorec_ros.face.detect import face_crop, FaceBox, FaceDetector
 from emorec_ros.face.track import FaceTracker
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,8 @@ class FaceEmotionResult:
 
 
 class FaceEmotionPipeline:
-    """Detects faces, follows them from frame to frame and scores their emotion.
+    """
+    Detects faces, follows them from frame to frame and scores their emotion.
 
     ``max_faces`` keeps the most confident detections; ``min_face_size`` (pixels, the smaller
     side of the box) skips faces too small to read; ``margin`` widens the square crop handed to
@@ -39,18 +39,24 @@ class FaceEmotionPipeline:
     def __init__(self, detector: FaceDetector, classifier: EmotionClassifier, tracker: FaceTracker,
                  margin: float, max_faces: int, min_face_size: int) -> None:
         if max_faces < 1 or min_face_size < 1 or margin < 0:
-            raise ValueError(f'max_faces ({max_faces}) and min_face_size ({min_face_size}) must be >= 1 '
-                             f'and margin ({margin}) >= 0')
+            raise ValueError(
+                f'max_faces ({max_faces}) and min_face_size ({min_face_size}) must be >= 1 '
+                f'and margin ({margin}) >= 0'
+            )
         self.detector, self.classifier, self.tracker = detector, classifier, tracker
         self.margin, self.max_faces, self.min_face_size = margin, max_faces, min_face_size
 
     def process(self, bgr: np.ndarray) -> list[FaceEmotionResult]:
         """Faces in one BGR uint8 image, most confident detection first."""
-        boxes = [b for b in self.detector.detect(bgr) if min(b.width, b.height) >= self.min_face_size]
+        boxes = [
+            b for b in self.detector.detect(bgr) if min(b.width, b.height) >= self.min_face_size
+        ]
         boxes = boxes[:self.max_faces]
         results = []
         for box, track in zip(boxes, self.tracker.update(boxes)):
-            scores = self.tracker.smooth(track, self.classifier.scores(face_crop(bgr, box, self.margin)))
+            scores = self.tracker.smooth(
+                track, self.classifier.scores(face_crop(bgr, box, self.margin))
+            )
             results.append(FaceEmotionResult(track.id, box, self.classifier.labels, scores))
         return results
 

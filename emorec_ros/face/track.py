@@ -1,4 +1,5 @@
-"""Frame-to-frame face identities, and per-face smoothing of emotion scores.
+"""
+Frame-to-frame face identities, and per-face smoothing of emotion scores.
 
 Matching is greedy on box overlap (IoU), best pair first. There is no motion model: a face that
 moves by more than about half its size between two updates, or vanishes for more than
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from emorec_ros.face.detect import FaceBox, iou
+import numpy as np
 
 
 @dataclass
 class FaceTrack:
-    """One face followed over frames.
+    """
+    One face followed over frames.
 
     ``id`` is "face<N>", N counted per tracker from 1 and never reused; ``box`` is the latest
     matched box (pixels); ``hits`` counts matched updates (1 when new); ``missed`` counts updates
@@ -24,7 +25,7 @@ class FaceTrack:
     first ``FaceTracker.smooth``.
     """
 
-    id: str
+    id: str  # noqa: A003
     box: FaceBox
     hits: int = 1
     missed: int = 0
@@ -32,7 +33,8 @@ class FaceTrack:
 
 
 class FaceTracker:
-    """Gives each detected face a stable id across calls to ``update``.
+    """
+    Gives each detected face a stable id across calls to ``update``.
 
     iou_threshold: least IoU, in (0, 1], for a box to continue a track.
     max_missed: updates a track survives without a matching box; it is dropped on the next miss.
@@ -40,7 +42,9 @@ class FaceTracker:
         0 = no smoothing.
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, smoothing: float = 0.0) -> None:
+    def __init__(
+        self, iou_threshold: float = 0.3, max_missed: int = 5, smoothing: float = 0.0
+    ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f'iou_threshold must be in (0, 1], got {iou_threshold}')
         if int(max_missed) != max_missed or max_missed < 0:
@@ -59,7 +63,7 @@ class FaceTracker:
         return list(self._tracks)
 
     def update(self, boxes: list[FaceBox]) -> list[FaceTrack]:
-        """Match one frame's boxes to the tracks; returns the track of each box, in ``boxes``' order."""
+        """Match one frame's boxes to the tracks; return each box's track, in ``boxes``' order."""
         pairs = sorted(((iou(track.box, box), t, b) for t, track in enumerate(self._tracks)
                         for b, box in enumerate(boxes)), key=lambda p: p[0], reverse=True)
         track_of_box: list[FaceTrack | None] = [None] * len(boxes)
@@ -87,15 +91,24 @@ class FaceTracker:
         return result
 
     def smooth(self, track: FaceTrack, scores: np.ndarray) -> np.ndarray:
-        """Blend ``scores`` (one frame's non-negative emotion scores, shape (K,)) into the track's
-        running average: ``smoothing * past + (1 - smoothing) * scores``, renormalised to sum 1.
+        """
+        Blend ``scores`` into the track's running average, and return the new average.
+
+        ``scores`` are one frame's non-negative emotion scores, shape (K,); the average is
+        ``smoothing * past + (1 - smoothing) * scores``, renormalised to sum 1.
 
         The first scores of a track (or scores of a different length) start the average afresh.
-        Returns the new average (float64, shape (K,)), also stored as ``track.scores``.
+        The new average (float64, shape (K,)) is also stored as ``track.scores``.
         """
         scores = np.asarray(scores, dtype=np.float64)
-        if scores.ndim != 1 or not np.all(np.isfinite(scores)) or np.any(scores < 0) or scores.sum() <= 0:
-            raise ValueError(f'scores must be a 1-D array of finite values >= 0 with a positive sum, got {scores!r}')
+        if (
+            scores.ndim != 1
+            or not np.all(np.isfinite(scores))
+            or np.any(scores < 0)
+            or scores.sum() <= 0
+        ):
+            raise ValueError('scores must be a 1-D array of finite values >= 0 with a positive '
+                             f'sum, got {scores!r}')
         if track.scores is not None and track.scores.shape == scores.shape:
             scores = self.smoothing * track.scores + (1.0 - self.smoothing) * scores
         track.scores = scores / scores.sum()

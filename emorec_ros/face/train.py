@@ -1,4 +1,5 @@
-"""Train the face-emotion CNN on FER-2013 and export it as LiteRT (TensorFlow only here).
+"""
+Train the face-emotion CNN on FER-2013 and export it as LiteRT (TensorFlow only here).
 
 Training is resumable: every epoch leaves a backup in ``<work_dir>/backup`` (model, optimiser
 and schedule state) and the best model so far by PublicTest accuracy in
@@ -8,16 +9,15 @@ PrivateTest is never looked at here; the export step measures it once on the cho
 from __future__ import annotations
 
 import csv
-import json
-import time
 from dataclasses import dataclass
+import json
 from pathlib import Path
+import time
 
-import numpy as np
+from emorec_ros.face.fer2013 import FaceSet, FER_CLASSES
 import keras
+import numpy as np
 import tensorflow as tf
-
-from emorec_ros.face.fer2013 import FER_CLASSES, FaceSet
 
 #: Input pixels (0..255 grey) are fed to the network as pixel * SCALE + OFFSET.
 SCALE = 1.0 / 255.0
@@ -40,7 +40,8 @@ class TrainConfig:
 
 
 def build_model(config: TrainConfig) -> keras.Model:
-    """A VGG-style CNN: most of its capacity sits at 12x12 and below, where it is cheap.
+    """
+    Build a VGG-style CNN: most of its capacity sits at 12x12 and below, where it is cheap.
 
     Output: softmax over FER_CLASSES. Input: (48, 48, 1) floats, pixel * SCALE + OFFSET.
     """
@@ -91,8 +92,13 @@ def _dataset(faces: FaceSet, config: TrainConfig, training: bool) -> tf.data.Dat
         augment = _augmenter(config.seed)
         ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
         ds = ds.batch(config.batch_size, drop_remainder=True)
-        ds = ds.map(lambda a, b: (tf.clip_by_value(augment(a, training=True), OFFSET, 255 * SCALE + OFFSET), b),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda a, b: (
+                tf.clip_by_value(augment(a, training=True), OFFSET, 255 * SCALE + OFFSET),
+                b,
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     else:
         ds = ds.batch(512)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -105,7 +111,11 @@ class _KeepBest(keras.callbacks.Callback):
         super().__init__()
         self.model_path = work_dir / 'best.keras'
         self.state_path = work_dir / 'best.json'
-        self.best = json.loads(self.state_path.read_text())['val_accuracy'] if self.state_path.exists() else -1.0
+        self.best = (
+            json.loads(self.state_path.read_text())['val_accuracy']
+            if self.state_path.exists()
+            else -1.0
+        )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         accuracy = float((logs or {}).get('val_accuracy', -1.0))
@@ -132,8 +142,11 @@ class _Progress(keras.callbacks.Callback):
         if (batch + 1) % self.every == 0:
             rate = (batch + 1) / (time.monotonic() - self.start)
             logs = logs or {}
-            print(f'epoch {self.epoch} step {batch + 1}/{self.steps} loss {logs.get("loss", 0):.4f} '
-                  f'acc {logs.get("accuracy", 0):.4f} ({rate:.2f} steps/s)', flush=True)
+            print(
+                f'epoch {self.epoch} step {batch + 1}/{self.steps} loss {logs.get("loss", 0):.4f} '
+                f'acc {logs.get("accuracy", 0):.4f} ({rate:.2f} steps/s)',
+                flush=True,
+            )
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -150,12 +163,16 @@ def train(train_set: FaceSet, val_set: FaceSet, work_dir: Path, config: TrainCon
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.peak_learning_rate / 10,
         decay_steps=(config.epochs - config.warmup_epochs) * steps_per_epoch,
-        warmup_target=config.peak_learning_rate, warmup_steps=config.warmup_epochs * steps_per_epoch,
-        alpha=0.01)
+        warmup_target=config.peak_learning_rate,
+        warmup_steps=config.warmup_epochs * steps_per_epoch,
+        alpha=0.01,
+    )
     model = build_model(config)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=['accuracy'])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=['accuracy'],
+    )
     # Build the optimiser's variables now, so that BackupAndRestore restores them (step count,
     # moments) on resume instead of skipping them and restarting the schedule.
     model.optimizer.build(model.trainable_variables)
@@ -172,8 +189,11 @@ def train(train_set: FaceSet, val_set: FaceSet, work_dir: Path, config: TrainCon
     return work_dir / 'best.keras'
 
 
-def export_tflite(model_path: Path, tflite_path: Path, calibration: np.ndarray | None = None) -> None:
-    """Write the model as LiteRT, averaging the scores of the face and its mirror image.
+def export_tflite(
+    model_path: Path, tflite_path: Path, calibration: np.ndarray | None = None
+) -> None:
+    """
+    Write the model as LiteRT, averaging the scores of the face and its mirror image.
 
     The mirror average is built into the graph, so every user of the file gets it. The model
     goes through Keras' SavedModel export, which tracks the Keras 3 variables so that the
@@ -193,7 +213,9 @@ def export_tflite(model_path: Path, tflite_path: Path, calibration: np.ndarray |
         if calibration is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = lambda: (
-                [face[None, :, :, None].astype(np.float32) * SCALE + OFFSET] for face in calibration)
+                [face[None, :, :, None].astype(np.float32) * SCALE + OFFSET]
+                for face in calibration
+            )
         tflite = converter.convert()
     tflite_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tflite_path.with_suffix('.tmp')
@@ -202,6 +224,6 @@ def export_tflite(model_path: Path, tflite_path: Path, calibration: np.ndarray |
 
 
 def history_rows(work_dir: Path) -> list[dict[str, float]]:
-    """The per-epoch log of a training run (epoch, accuracy, loss, val_accuracy, ...)."""
+    """Read the per-epoch log of a training run (epoch, accuracy, loss, val_accuracy, ...)."""
     with open(work_dir / 'history.csv', newline='') as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -1,4 +1,5 @@
-"""BVH motion capture: parser, forward kinematics, and the Bandai-Namco joints on our Skeleton.
+"""
+BVH motion capture: parser, forward kinematics, and the Bandai-Namco joints on our Skeleton.
 
 Hand-written with numpy; the parser and forward kinematics take a page. Of the BVH packages on
 PyPI, pybvh 0.9.0 (MIT, numpy) refuses position channels on non-root joints, which every joint of
@@ -16,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from emorec_ros.gesture.skeleton import JOINTS
+import numpy as np
 
 _ROTATIONS = ('Xrotation', 'Yrotation', 'Zrotation')
 _POSITIONS = ('Xposition', 'Yposition', 'Zposition')
@@ -56,8 +56,12 @@ class BvhJoint:
 
 @dataclass(frozen=True)
 class BvhMotion:
-    """A parsed BVH file: joints in file order (parents before children; end sites dropped),
-    seconds per frame, and the channel values (frames, channels) in CHANNELS order."""
+    """
+    A parsed BVH file.
+
+    Joints in file order (parents before children; end sites dropped), seconds per frame, and
+    the channel values (frames, channels) in CHANNELS order.
+    """
 
     joints: tuple[BvhJoint, ...]
     frame_time: float
@@ -84,7 +88,9 @@ class BvhMotion:
             translation = np.broadcast_to(joint.offset, (n, 3)).copy()
             for k, channel in enumerate(joint.channels):
                 if channel in _ROTATIONS:
-                    local_rotation = local_rotation @ _axis_rotation(_ROTATIONS.index(channel), values[:, k])
+                    local_rotation = local_rotation @ _axis_rotation(
+                        _ROTATIONS.index(channel), values[:, k]
+                    )
                 else:
                     translation[:, _POSITIONS.index(channel)] = values[:, k]
             if joint.parent < 0:
@@ -92,15 +98,22 @@ class BvhMotion:
             else:
                 parent_rotation = rotations[joint.parent]
                 rotations[j] = parent_rotation @ local_rotation
-                positions[j] = positions[joint.parent] + np.einsum('nij,nj->ni', parent_rotation, translation)
+                positions[j] = positions[joint.parent] + np.einsum(
+                    'nij,nj->ni', parent_rotation, translation
+                )
         return positions.transpose(1, 0, 2)
 
     def skeleton_positions(self, joint_map: dict[str, str] = BANDAI_JOINTS,
                            metres_per_unit: float = BANDAI_METRES_PER_UNIT) -> np.ndarray:
-        """Positions (frames, len(JOINTS), 3) in metres, world axes, of the joints ``joint_map``
-        names for each Skeleton joint."""
+        """
+        Return the positions of the Skeleton joints, (frames, len(JOINTS), 3) in metres.
+
+        The positions are in world axes, of the joints ``joint_map`` names for each Skeleton
+        joint.
+        """
         missing = sorted(set(JOINTS) - set(joint_map))
-        unknown = sorted(set(joint_map[j] for j in JOINTS if j in joint_map) - set(self.joint_names))
+        unknown = sorted({joint_map[j] for j in JOINTS if j in joint_map}
+                         - set(self.joint_names))
         if missing or unknown:
             raise BvhError(f'joint map lacks {missing} / names joints not in the file: {unknown}')
         index = [self.joint_names.index(joint_map[j]) for j in JOINTS]

@@ -1,12 +1,15 @@
-"""A pinhole camera that films 3-D skeletons from in front, so that templates recorded with motion
-capture look like skeletons that MediaPipe finds in camera images."""
+"""
+A pinhole camera that films 3-D skeletons from in front.
+
+Templates recorded with motion capture then look like skeletons that MediaPipe finds in camera
+images.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from emorec_ros.gesture.skeleton import JOINT_INDEX
+import numpy as np
 
 _HIPS = (JOINT_INDEX['left_hip'], JOINT_INDEX['right_hip'])
 _SHOULDERS = (JOINT_INDEX['left_shoulder'], JOINT_INDEX['right_shoulder'])
@@ -14,8 +17,11 @@ _SHOULDERS = (JOINT_INDEX['left_shoulder'], JOINT_INDEX['right_shoulder'])
 
 @dataclass(frozen=True)
 class PinholeCamera:
-    """An ideal camera of ``width`` x ``height`` pixels and the given horizontal field of view,
-    principal point at the image centre, square pixels."""
+    """
+    An ideal camera of ``width`` x ``height`` pixels and the given horizontal field of view.
+
+    The principal point is at the image centre; pixels are square.
+    """
 
     width: int = 640
     height: int = 480
@@ -26,9 +32,13 @@ class PinholeCamera:
         return self.width / 2 / np.tan(np.radians(self.horizontal_fov_deg) / 2)
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels (..., 2) (x right, y down, origin top-left) of points (..., 3) in the camera
-        frame (x right, y down, z forward, metres), and whether each lies in front of the camera
-        and inside the image (...,)."""
+        """
+        Project points (..., 3) in the camera frame to pixels (..., 2).
+
+        The camera frame has x right, y down, z forward, in metres; pixels have x right, y down
+        and the origin top-left. Returns the pixels and whether each point lies in front of the
+        camera and inside the image (...,).
+        """
         z = points[..., 2]
         in_front = z > 1e-6
         safe_z = np.where(in_front, z, 1.0)
@@ -39,11 +49,19 @@ class PinholeCamera:
         return pixels, in_front & inside
 
 
-def front_view(world: np.ndarray, distance_m: float = 3.0, yaw_deg: float = 0.0, height_m: float = 1.2,
-               camera: PinholeCamera = PinholeCamera()) -> tuple[np.ndarray, np.ndarray]:
-    """Film skeletons (frames, len(JOINTS), 3), world metres with +Y up and the floor at y = 0,
-    from ``distance_m`` in front of the person at ``height_m``, turned ``yaw_deg`` about the
-    vertical (positive: the camera moves towards the person's left).
+def front_view(
+    world: np.ndarray,
+    distance_m: float = 3.0,
+    yaw_deg: float = 0.0,
+    height_m: float = 1.2,
+    camera: PinholeCamera = PinholeCamera(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Film skeletons from ``distance_m`` in front of the person at ``height_m``.
+
+    The skeletons are (frames, len(JOINTS), 3), world metres with +Y up and the floor at y = 0.
+    The camera is turned ``yaw_deg`` about the vertical (positive: it moves towards the
+    person's left).
 
     "In front" is the person's median facing over the clip (from the shoulder and hip lines);
     the camera pans with the person, keeping the hip midpoint at ``distance_m`` horizontally, as
@@ -51,10 +69,13 @@ def front_view(world: np.ndarray, distance_m: float = 3.0, yaw_deg: float = 0.0,
     (frames, J) in {0, 1} (1: in front of the camera and inside the image).
     """
     up = np.array([0.0, 1.0, 0.0])
-    left = (world[:, _SHOULDERS[0]] - world[:, _SHOULDERS[1]]) + (world[:, _HIPS[0]] - world[:, _HIPS[1]])
+    left = ((world[:, _SHOULDERS[0]] - world[:, _SHOULDERS[1]])
+            + (world[:, _HIPS[0]] - world[:, _HIPS[1]]))
     left = np.median(left, axis=0) * [1.0, 0.0, 1.0]
     if np.linalg.norm(left) < 1e-9:
-        raise ValueError('cannot tell which way the person faces (shoulders and hips on top of each other)')
+        raise ValueError(
+            'cannot tell which way the person faces (shoulders and hips on top of each other)'
+        )
     left /= np.linalg.norm(left)
     forward = np.cross(left, up)
     yaw = np.radians(yaw_deg)

@@ -1,9 +1,12 @@
-"""Dynamic time warping between feature sequences: tslearn's DTW in a Sakoe-Chiba band, and a
-search for the nearest templates of each class that skips templates by their LB_Keogh bound.
+"""
+Dynamic time warping between feature sequences.
 
-Distances are tslearn's: the square root of the summed squared Euclidean distances along the best
-path, in feature units. The band radius is in samples: sample i of one sequence may match samples
-i - radius .. i + radius of the other.
+tslearn's DTW in a Sakoe-Chiba band, and a search for the nearest templates of each class that
+skips templates by their LB_Keogh bound.
+
+Distances are tslearn's: the square root of the summed squared Euclidean distances along the
+best path, in feature units. The band radius is in samples: sample i of one sequence may match
+samples i - radius .. i + radius of the other.
 """
 from __future__ import annotations
 
@@ -18,43 +21,61 @@ _NUMPY = instantiate_backend('numpy')
 
 
 def warm_up() -> None:
-    """Compile the DTW functions used here for float64 sequences (tslearn uses numba;
-    10-15 s the first time in a process). Call it at start-up, so that the first classification
-    is not that slow."""
+    """
+    Compile the DTW functions used here for float64 sequences.
+
+    tslearn uses numba: 10-15 s the first time in a process. Call it at start-up, so that the
+    first classification is not that slow.
+    """
     sequences = [np.zeros((4, 2)), np.ones((4, 2))]
     TemplateIndex(sequences, np.array([0, 1]), 2, radius=1).nearest(sequences[0])
     dtw_distances(sequences[0], sequences, radius=1)
 
 
-def dtw_distances(query: np.ndarray, sequences: np.ndarray | list[np.ndarray], radius: int) -> np.ndarray:
-    """DTW distances (N,) from a query (n, F) to N sequences (n_i, F) (an (N, n', F) array or a
-    list), in a Sakoe-Chiba band of ``radius`` samples (for sequences of unequal length tslearn
-    widens the band to keep the corners reachable)."""
+def dtw_distances(
+    query: np.ndarray, sequences: np.ndarray | list[np.ndarray], radius: int
+) -> np.ndarray:
+    """
+    Return the DTW distances (N,) from a query (n, F) to N sequences (n_i, F).
+
+    The sequences are an (N, n', F) array or a list. The band is a Sakoe-Chiba band of
+    ``radius`` samples (for sequences of unequal length tslearn widens the band to keep the
+    corners reachable).
+    """
     if len(sequences) == 0:
         return np.zeros(0)
-    # An explicit backend: tslearn otherwise picks one from str() of the arrays, which formats them.
-    return cdist_dtw(query[None], sequences, global_constraint='sakoe_chiba', sakoe_chiba_radius=radius,
-                     be=_NUMPY)[0]
+    # An explicit backend: tslearn otherwise picks one from str() of the arrays, which formats
+    # them.
+    return cdist_dtw(query[None], sequences, global_constraint='sakoe_chiba',
+                     sakoe_chiba_radius=radius, be=_NUMPY)[0]
 
 
 def envelopes(sequences: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """LB_Keogh envelopes of sequences (N, n, F): the running minimum and maximum over samples
-    i - radius .. i + radius, each (N, n, F)."""
+    """
+    Return the LB_Keogh envelopes of sequences (N, n, F).
+
+    The envelopes are the running minimum and maximum over samples i - radius .. i + radius,
+    each (N, n, F).
+    """
     n = sequences.shape[1]
     lower, upper = sequences.copy(), sequences.copy()
     for shift in range(1, min(radius, n - 1) + 1):
-        for sl_out, sl_in in ((np.s_[:, shift:], np.s_[:, :-shift]), (np.s_[:, :-shift], np.s_[:, shift:])):
+        for sl_out, sl_in in ((np.s_[:, shift:], np.s_[:, :-shift]),
+                              (np.s_[:, :-shift], np.s_[:, shift:])):
             np.minimum(lower[sl_out], sequences[sl_in], out=lower[sl_out])
             np.maximum(upper[sl_out], sequences[sl_in], out=upper[sl_out])
     return lower, upper
 
 
 def lb_keogh(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """Lower bounds (N,) of the banded DTW distance between sequences and envelopes (made with the
-    same radius) of the same length that broadcast to (N, n, F): how far the values leave the
-    envelopes (multivariate LB_Keogh, valid for the squared Euclidean local cost). DTW is
-    symmetric, so a query against the templates' envelopes and the templates against the query's
-    envelope both bound it."""
+    """
+    Return lower bounds (N,) of the banded DTW distance between sequences and envelopes.
+
+    The envelopes are made with the same radius, of the same length; sequences and envelopes
+    broadcast to (N, n, F). The bound is how far the values leave the envelopes (multivariate
+    LB_Keogh, valid for the squared Euclidean local cost). DTW is symmetric, so a query against
+    the templates' envelopes and the templates against the query's envelope both bound it.
+    """
     excess = np.maximum(values, lower)  # values clipped to the envelope, then values minus that,
     np.minimum(excess, upper, out=excess)  # in place: a third faster than values - np.clip(...)
     np.subtract(values, excess, out=excess)
@@ -69,9 +90,12 @@ _FLOAT32_MARGIN = 1e-4
 
 @dataclass(frozen=True)
 class NearestTemplates:
-    """The ``k`` nearest allowed templates of each class: ``distances`` (C, k) ascending (inf
-    where a class has fewer), ``indices`` (C, k) into the templates (-1 there), and how many
-    exact DTW distances the search computed."""
+    """
+    The ``k`` nearest allowed templates of each class.
+
+    ``distances`` (C, k) ascending (inf where a class has fewer), ``indices`` (C, k) into the
+    templates (-1 there), and how many exact DTW distances the search computed.
+    """
 
     distances: np.ndarray
     indices: np.ndarray
@@ -79,7 +103,8 @@ class NearestTemplates:
 
 
 class TemplateIndex:
-    """Feature sequences of templates with class indices, searched for the nearest ones per class.
+    """
+    Feature sequences of templates with class indices, searched for the nearest ones per class.
 
     Sequences of the query's length are pruned with LB_Keogh (the bound of the template's
     envelope and of the query's envelope, whichever is tighter; computed in float32, which halves
@@ -91,7 +116,9 @@ class TemplateIndex:
     less overhead per call than ``tslearn.metrics.dtw``.
     """
 
-    def __init__(self, sequences: list[np.ndarray], classes: np.ndarray, n_classes: int, radius: int) -> None:
+    def __init__(
+        self, sequences: list[np.ndarray], classes: np.ndarray, n_classes: int, radius: int
+    ) -> None:
         if len(sequences) != len(classes):
             raise ValueError(f'{len(sequences)} sequences but {len(classes)} class indices')
         self.sequences = [np.ascontiguousarray(s, dtype=np.float64) for s in sequences]
@@ -110,17 +137,23 @@ class TemplateIndex:
         return len(self.sequences)
 
     def distance(self, query: np.ndarray, i: int) -> float:
-        """Exact banded DTW distance from ``query`` (n, F) to sequence ``i``."""
+        """Return the exact banded DTW distance from ``query`` (n, F) to sequence ``i``."""
         sequence = self.sequences[i]
         key = (len(query), len(sequence))
         if key not in self._masks:
             self._masks[key] = sakoe_chiba_mask(*key, radius=self.radius)
-        return float(np.sqrt(dtw_accumulated_matrix(query, sequence, self._masks[key], be=_NUMPY)[-1, -1]))
+        return float(
+            np.sqrt(dtw_accumulated_matrix(query, sequence, self._masks[key], be=_NUMPY)[-1, -1])
+        )
 
     def nearest(self, query: np.ndarray, k: int = 1, allowed: np.ndarray | None = None,
                 prune: bool = True) -> NearestTemplates:
-        """The k nearest templates per class to ``query`` (n, F) among those ``allowed`` (bool
-        (N,), default all); ``prune=False`` computes every distance (the reference)."""
+        """
+        Find the k nearest templates per class to ``query`` (n, F).
+
+        Only templates ``allowed`` (bool (N,), default all) count; ``prune=False`` computes
+        every distance (the reference).
+        """
         query = np.ascontiguousarray(query, dtype=np.float64)
         allowed = np.ones(len(self), bool) if allowed is None else np.asarray(allowed, bool)
         bound = np.zeros(len(self))
@@ -129,7 +162,9 @@ class TemplateIndex:
             members, stacked, lower, upper = same
             query32 = query.astype(np.float32)
             query_lower, query_upper = envelopes(query32[None], self.radius)
-            bounds = np.maximum(lb_keogh(query32, lower, upper), lb_keogh(stacked, query_lower, query_upper))
+            bounds = np.maximum(
+                lb_keogh(query32, lower, upper), lb_keogh(stacked, query_lower, query_upper)
+            )
             bound[members] = bounds * (1 - _FLOAT32_MARGIN)
         distances = np.full((self.n_classes, k), np.inf)
         indices = np.full((self.n_classes, k), -1)

@@ -1,5 +1,8 @@
-"""Leave-one-movement-out evaluation of the gesture classifier on motion-capture clips seen by a
-camera (``camera.front_view``), pooled over the folds at the clip level.
+"""
+Leave-one-movement-out evaluation of the gesture classifier on motion-capture clips.
+
+The clips are seen by a camera (``camera.front_view``); the results are pooled over the folds
+at the clip level.
 
 In each fold the classifier is fitted on the clips of every other movement as templates
 (grouped by movement, so that its regression learns from distances to other movements, as the
@@ -13,11 +16,9 @@ than a window is looped to fill one (``features.loop_to_length``). A clip's answ
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+import time
 from typing import Callable
-
-import numpy as np
 
 from emorec_ros.face.evaluate import confusion_matrix
 from emorec_ros.gesture.bandai import MocapClip
@@ -25,10 +26,18 @@ from emorec_ros.gesture.camera import front_view
 from emorec_ros.gesture.classify import GestureClassifier
 from emorec_ros.gesture.features import cut_windows
 from emorec_ros.gesture.template import Template
+import numpy as np
 
 #: Our label for each Bandai-Namco style that is an emotion ('normal' is neutral).
-STYLE_LABELS: dict[str, str] = {'angry': 'angry', 'happy': 'happy', 'sad': 'sad', 'normal': 'neutral',
-                                'proud': 'proud', 'not-confident': 'not_confident', 'tired': 'tired'}
+STYLE_LABELS: dict[str, str] = {
+    'angry': 'angry',
+    'happy': 'happy',
+    'sad': 'sad',
+    'normal': 'neutral',
+    'proud': 'proud',
+    'not-confident': 'not_confident',
+    'tired': 'tired',
+}
 CLASS_SETS: dict[int, tuple[str, ...]] = {
     4: ('angry', 'happy', 'sad', 'neutral'),
     7: ('angry', 'happy', 'sad', 'neutral', 'proud', 'not_confident', 'tired'),
@@ -44,9 +53,11 @@ class LabelledClip:
 
 
 def filmed(clip: MocapClip, label: str) -> LabelledClip:
-    """The clip filmed by the default front camera (2-D skeletons in pixels)."""
+    """Film the clip with the default front camera (2-D skeletons in pixels)."""
     pixels, visible = front_view(clip.world)
-    return LabelledClip(Template.new(label, pixels, visible, clip.fps, f'bandai_ds1/{clip.name}'), clip.movement)
+    return LabelledClip(
+        Template.new(label, pixels, visible, clip.fps, f'bandai_ds1/{clip.name}'), clip.movement
+    )
 
 
 @dataclass(frozen=True)
@@ -66,13 +77,17 @@ class LomoResult:
         return float(np.mean(predicted == self.true))
 
     def confusion(self, predicted: np.ndarray) -> np.ndarray:
-        """Counts (C, C) of true label (rows) against predicted (columns)."""
+        """Count (C, C) true labels (rows) against predicted labels (columns)."""
         return confusion_matrix(self.true, predicted, len(self.labels))
 
 
-def leave_one_movement_out(clips: list[LabelledClip], labels: tuple[str, ...], movements: tuple[str, ...],
-                           classifier: Callable[[], GestureClassifier] = GestureClassifier,
-                           progress: Callable[[str], None] = lambda line: None) -> LomoResult:
+def leave_one_movement_out(
+    clips: list[LabelledClip],
+    labels: tuple[str, ...],
+    movements: tuple[str, ...],
+    classifier: Callable[[], GestureClassifier] = GestureClassifier,
+    progress: Callable[[str], None] = lambda line: None,
+) -> LomoResult:
     """Hold out each movement in turn (clips of other labels or movements are not used)."""
     clips = [c for c in clips if c.template.label in labels and c.movement in movements]
     start = time.perf_counter()
@@ -86,28 +101,46 @@ def leave_one_movement_out(clips: list[LabelledClip], labels: tuple[str, ...], m
         model = classifier()
         model.fit([c.template for c in train], [c.movement for c in train])
         if model.labels != tuple(sorted(labels)):
-            raise ValueError(f'fold {movement}: training labels {model.labels} are not {sorted(labels)}')
+            raise ValueError(
+                f'fold {movement}: training labels {model.labels} are not {sorted(labels)}'
+            )
         label_of = {c.template.id: c.template.label for c in train}
         correct = 0
         for clip in test:
             template = clip.template
-            cut = cut_windows(template.positions, template.visibility, template.fps, model.window_s, model.stride_s)
+            cut = cut_windows(template.positions, template.visibility, template.fps,
+                              model.window_s, model.stride_s)
             windows += len(cut)
-            results = [model.classify(positions, visibility, template.fps) for positions, visibility in cut]
-            mean_log = np.mean([np.log(np.maximum(r.probabilities, 1e-12)) for r in results], axis=0)
+            results = [
+                model.classify(positions, visibility, template.fps)
+                for positions, visibility in cut
+            ]
+            mean_log = np.mean(
+                [np.log(np.maximum(r.probabilities, 1e-12)) for r in results], axis=0
+            )
             ours = labels.index(model.labels[int(np.argmax(mean_log))])
             votes = [labels.index(label_of[r.nearest_id]) for r in results]
             counts = np.bincount(votes, minlength=len(labels))
-            nearest = [min((r.nearest_distance for r, v in zip(results, votes) if v == label), default=np.inf)
-                       for label in range(len(labels))]
+            nearest = [
+                min(
+                    (r.nearest_distance for r, v in zip(results, votes) if v == label),
+                    default=np.inf,
+                )
+                for label in range(len(labels))
+            ]
             tied = np.flatnonzero(counts == counts.max())
             answers[clip.template.id] = (ours, int(tied[np.argmin(np.take(nearest, tied))]))
             correct += ours == labels.index(clip.template.label)
-        progress(f'  {movement:<11} {len(train)} training clips, {model.method}: {correct}/{len(test)} clips right '
-                 f'({time.perf_counter() - start:.0f} s)')
+        progress(f'  {movement:<11} {len(train)} training clips, {model.method}: '
+                 f'{correct}/{len(test)} clips right ({time.perf_counter() - start:.0f} s)')
     ids = [c.template.id for c in clips]
-    return LomoResult(labels=labels, names=tuple(c.template.source for c in clips),
-                      movements=tuple(c.movement for c in clips),
-                      true=np.array([labels.index(c.template.label) for c in clips]),
-                      ours=np.array([answers[i][0] for i in ids]), baseline=np.array([answers[i][1] for i in ids]),
-                      windows=windows, seconds=time.perf_counter() - start)
+    return LomoResult(
+        labels=labels,
+        names=tuple(c.template.source for c in clips),
+        movements=tuple(c.movement for c in clips),
+        true=np.array([labels.index(c.template.label) for c in clips]),
+        ours=np.array([answers[i][0] for i in ids]),
+        baseline=np.array([answers[i][1] for i in ids]),
+        windows=windows,
+        seconds=time.perf_counter() - start,
+    )

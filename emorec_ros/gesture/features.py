@@ -1,5 +1,7 @@
-"""From a window of skeletons to what the classifier compares: a feature sequence for DTW and a
-kinematics vector (how much and how jerkily the body moves).
+"""
+From a window of skeletons to what the classifier compares.
+
+A feature sequence for DTW and a kinematics vector (how much and how jerkily the body moves).
 
 A window is positions (T, J, D) with visibilities (T, J), in any units (pixels, metres), at a
 known frame rate. Everything is computed on the window resampled to FEATURE_RATE_HZ, so windows
@@ -11,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emorec_ros.gesture.skeleton import (body_scale, drop_non_finite, JOINT_INDEX, normalise,
+                                         present_joints)
 import numpy as np
-
-from emorec_ros.gesture.skeleton import JOINT_INDEX, body_scale, drop_non_finite, normalise, present_joints
 
 #: Rate of the feature sequences. Emotional body motion is slow (gait cycles ~1-2 Hz); 15 Hz
 #: keeps it and makes DTW four times cheaper than 30 Hz.
@@ -25,13 +27,13 @@ VELOCITY_SPAN_S = 0.1
 #: Weight of the per-joint log speeds in the DTW sequence.
 LOG_SPEED_WEIGHT = 0.3
 #: Offset inside those logarithms, torso lengths per second. MediaPipe's landmarks jitter: on the
-#: demo clip (a woman filmed from the chest up) the head and shoulders move 0.05 torso lengths per second
-#: (median) and 0.3 (p90) relative to the shoulders, so with a small offset the log of that noise
-#: was the largest term of the sequence. With this one, speeds up to a walk's wrists (median
+#: demo clip (a woman filmed from the chest up) the head and shoulders move 0.05 torso lengths per
+#: second (median) and 0.3 (p90) relative to the shoulders, so with a small offset the log of that
+#: noise was the largest term of the sequence. With this one, speeds up to a walk's wrists (median
 #: 1.2-1.6 torso lengths per second in the Bandai-Namco takes) count nearly linearly, and running
 #: or dashing (2.4-3.7) are compressed. Chosen with the node's camera test and the
-#: leave-one-movement-out evaluation (4 classes: 75.0% with SPEED_FLOOR here, 81.8% with this,
-#: at a template stride of 0.5 s).
+#: leave-one-movement-out evaluation (4 classes: 75.0% with SPEED_FLOOR here, 81.8% with this, at a
+#: template stride of 0.5 s).
 SEQUENCE_SPEED_FLOOR = 2.0
 #: Offsets inside the logarithms, in torso lengths per second (speed), per second squared
 #: (acceleration) and torso lengths (bounce): about the noise level of each.
@@ -52,9 +54,13 @@ class WindowFeatures:
 
 
 def fill_gaps(positions: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each missing joint (``skeleton.present_joints``) takes its position from the nearest frame
-    of the window where it is present, and that frame's visibility; a joint missing in every frame
-    stays missing. Returns new arrays (T, J, D), (T, J)."""
+    """
+    Fill each missing joint (``skeleton.present_joints``) in from the nearest frame that has it.
+
+    The joint takes its position from the nearest frame of the window where it is present, and
+    that frame's visibility; a joint missing in every frame stays missing. Returns new arrays
+    (T, J, D), (T, J).
+    """
     present = present_joints(visibility)
     frames = np.arange(len(positions))
     positions, visibility = positions.copy(), visibility.copy()
@@ -62,7 +68,11 @@ def fill_gaps(positions: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray
         seen = frames[present[:, joint]]
         later = np.clip(np.searchsorted(seen, frames), 0, len(seen) - 1)
         earlier = np.clip(later - 1, 0, len(seen) - 1)
-        nearest = np.where(np.abs(seen[earlier] - frames) <= np.abs(seen[later] - frames), seen[earlier], seen[later])
+        nearest = np.where(
+            np.abs(seen[earlier] - frames) <= np.abs(seen[later] - frames),
+            seen[earlier],
+            seen[later],
+        )
         positions[:, joint] = positions[nearest, joint]
         visibility[:, joint] = visibility[nearest, joint]
     return positions, visibility
@@ -80,7 +90,8 @@ def resample(values: np.ndarray, fps: float, rate: float = FEATURE_RATE_HZ) -> n
 
 
 def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -> WindowFeatures:
-    """Features of one window: positions (T, J, D), visibilities (T, J), frame rate in Hz.
+    """
+    Features of one window: positions (T, J, D), visibilities (T, J), frame rate in Hz.
 
     The window needs both shoulders in at least one frame and must span at least three samples
     at FEATURE_RATE_HZ (0.13 s); raises ValueError otherwise. Missing joints are filled first
@@ -113,18 +124,25 @@ def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -
     acceleration = np.linalg.norm(np.gradient(velocity, step, axis=0), axis=-1)
     log_speed = np.log(speed + SPEED_FLOOR)
     n = len(normalised)
-    sequence = np.concatenate([normalised.reshape(n, -1), VELOCITY_SPAN_S * velocity.reshape(n, -1),
+    sequence = np.concatenate([normalised.reshape(n, -1),
+                               VELOCITY_SPAN_S * velocity.reshape(n, -1),
                                LOG_SPEED_WEIGHT * np.log(speed + SEQUENCE_SPEED_FLOOR)], axis=1)
     vertical = origin[:, 1]
     kinematics = np.concatenate([
-        log_speed.mean(axis=0), log_speed.std(axis=0), np.log(acceleration + ACCELERATION_FLOOR).mean(axis=0),
-        [np.log(vertical.std() + BOUNCE_FLOOR), np.log(np.abs(np.gradient(vertical, step)).mean() + SPEED_FLOOR)]])
+        log_speed.mean(axis=0), log_speed.std(axis=0),
+        np.log(acceleration + ACCELERATION_FLOOR).mean(axis=0),
+        [np.log(vertical.std() + BOUNCE_FLOOR),
+         np.log(np.abs(np.gradient(vertical, step)).mean() + SPEED_FLOOR)]])
     return WindowFeatures(sequence, kinematics)
 
 
 def window_starts(frames: int, length: int, stride: int) -> list[int]:
-    """First frames of the windows of ``length`` frames, every ``stride`` frames, that cover a
-    recording of ``frames`` frames, the last one ending at its end; [0] when it is shorter."""
+    """
+    Return the first frames of the windows that cover a recording of ``frames`` frames.
+
+    The windows are ``length`` frames long, every ``stride`` frames, the last one ending at the
+    recording's end; [0] when the recording is shorter.
+    """
     if length < 1 or stride < 1 or frames < 1:
         raise ValueError(f'need frames, length and stride >= 1, got {frames}, {length}, {stride}')
     if frames <= length:
@@ -136,19 +154,27 @@ def window_starts(frames: int, length: int, stride: int) -> list[int]:
 
 
 def loop_to_length(values: np.ndarray, length: int) -> np.ndarray:
-    """``values`` repeated end to start along axis 0 until it has ``length`` rows (cut to
-    ``length`` when longer). A recording shorter than a window is one cycle of the motion (the
-    short Bandai-Namco clips are single gait cycles whose last pose equals the first), so it
-    loops rather than freezing on its last frame, which would read as standing still."""
+    """
+    Repeat ``values`` end to start along axis 0 until it has ``length`` rows.
+
+    It is cut to ``length`` when longer. A recording shorter than a window is one cycle of the
+    motion (the short Bandai-Namco clips are single gait cycles whose last pose equals the first),
+    so it loops rather than freezing on its last frame, which would read as standing still.
+    """
     return values[np.arange(length) % len(values)]
 
 
 def cut_windows(positions: np.ndarray, visibility: np.ndarray, fps: float, window_s: float,
                 stride_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(positions, visibility) of the windows of ``window_s`` seconds every ``stride_s`` seconds
-    that cover a recording (T, J, D), (T, J) at ``fps``; a shorter recording is looped to one
-    window."""
+    """
+    Cut a recording (T, J, D), (T, J) at ``fps`` into windows: (positions, visibility) of each.
+
+    The windows are ``window_s`` seconds long, every ``stride_s`` seconds, and cover the
+    recording; a shorter recording is looped to one window.
+    """
     length, stride = max(1, round(window_s * fps)), max(1, round(stride_s * fps))
     if len(positions) < length:
-        positions, visibility = loop_to_length(positions, length), loop_to_length(visibility, length)
-    return [(positions[s:s + length], visibility[s:s + length]) for s in window_starts(len(positions), length, stride)]
+        positions = loop_to_length(positions, length)
+        visibility = loop_to_length(visibility, length)
+    return [(positions[s:s + length], visibility[s:s + length])
+            for s in window_starts(len(positions), length, stride)]

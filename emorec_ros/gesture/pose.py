@@ -1,4 +1,5 @@
-"""Body pose on BGR frames with MediaPipe Pose (BlazePose), as Skeletons in image pixels.
+"""
+Body pose on BGR frames with MediaPipe Pose (BlazePose), as Skeletons in image pixels.
 
 mediapipe 0.10.21 bundles the model of ``model_complexity=1`` only (0 and 2 would be downloaded,
 which fails offline). Neither ROS nor TensorFlow is imported here.
@@ -6,10 +7,9 @@ which fails offline). Neither ROS nor TensorFlow is imported here.
 from __future__ import annotations
 
 import cv2
-import numpy as np
-
 from emorec_ros.gesture.skeleton import JOINTS, Skeleton
 from emorec_ros.mediapipe_import import import_solution
+import numpy as np
 
 #: MediaPipe Pose landmark indices averaged into each Skeleton joint: 'head' is the midpoint of
 #: the mouth corners (9, 10), at the height of the BVH Head joint (the skull base).
@@ -22,7 +22,8 @@ MEDIAPIPE_LANDMARKS: dict[str, tuple[int, ...]] = {
 
 
 class PoseEstimator:
-    """One person's skeleton per frame.
+    """
+    One person's skeleton per frame.
 
     ``video=True`` tracks the person from frame to frame (faster, smoothed; frames must come in
     order from one stream); ``video=False`` detects afresh in every frame (still images).
@@ -37,8 +38,11 @@ class PoseEstimator:
                                min_tracking_confidence=min_tracking_confidence)
 
     def estimate(self, bgr: np.ndarray) -> Skeleton | None:
-        """The skeleton (2-D, pixels of this image) of the person in a uint8 (H, W, 3) BGR image,
-        or None when MediaPipe finds nobody."""
+        """
+        Find the skeleton of the person in a uint8 (H, W, 3) BGR image.
+
+        The skeleton is 2-D, in pixels of this image; None when MediaPipe finds nobody.
+        """
         if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
             raise ValueError(f'expected a uint8 (H, W, 3) BGR image, got {bgr.dtype} {bgr.shape}')
         height, width = bgr.shape[:2]
@@ -47,7 +51,8 @@ class PoseEstimator:
             return None
         landmarks = result.pose_landmarks.landmark
         points = np.array([[lm.x * width, lm.y * height, lm.visibility] for lm in landmarks])
-        joints = np.array([points[list(MEDIAPIPE_LANDMARKS[name])].mean(axis=0) for name in JOINTS])
+        joints = np.array([points[list(MEDIAPIPE_LANDMARKS[name])].mean(axis=0)
+                           for name in JOINTS])
         return Skeleton(joints[:, :2], joints[:, 2])
 
     def close(self) -> None:

@@ -1,5 +1,7 @@
-"""The body skeleton that MediaPipe pose and BVH motion capture both turn into, and its
-normalisation.
+"""
+The body skeleton that MediaPipe pose and BVH motion capture both turn into.
+
+And its normalisation.
 
 Frame: image axes, x to the right and y down (2-D: pixels; 3-D: a camera frame with z pointing
 away from the camera, metres). "left" and "right" are the person's own sides, so a person facing
@@ -20,7 +22,9 @@ JOINTS: tuple[str, ...] = (
     'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle',
 )
 JOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(JOINTS)}
-_LS, _RS, _LH, _RH = (JOINT_INDEX[n] for n in ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip'))
+_LS, _RS, _LH, _RH = (
+    JOINT_INDEX[n] for n in ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip')
+)
 
 #: Visibility from which a joint counts as present.
 VISIBLE = 0.5
@@ -48,7 +52,8 @@ REST_POSE = np.array([
 
 @dataclass(frozen=True, eq=False)
 class Skeleton:
-    """Joint positions (len(JOINTS), D), D = 2 or 3, and visibilities (len(JOINTS),) in [0, 1].
+    """
+    Joint positions (len(JOINTS), D), D = 2 or 3, and visibilities (len(JOINTS),) in [0, 1].
 
     Non-finite positions are stored as missing (visibility 0, position 0), so no NaN leaves a
     Skeleton. The arrays are copies; do not modify them.
@@ -60,16 +65,19 @@ class Skeleton:
     def __post_init__(self) -> None:
         positions = np.array(self.positions, dtype=np.float64)
         visibility = np.clip(np.array(self.visibility, dtype=np.float64), 0.0, 1.0)
-        if positions.shape not in ((len(JOINTS), 2), (len(JOINTS), 3)) or visibility.shape != (len(JOINTS),):
-            raise ValueError(f'expected positions ({len(JOINTS)}, 2|3) and visibility ({len(JOINTS)},), '
-                             f'got {positions.shape} and {visibility.shape}')
+        if (positions.shape not in ((len(JOINTS), 2), (len(JOINTS), 3))
+                or visibility.shape != (len(JOINTS),)):
+            raise ValueError(
+                f'expected positions ({len(JOINTS)}, 2|3) and visibility ({len(JOINTS)},), '
+                f'got {positions.shape} and {visibility.shape}'
+            )
         drop_non_finite(positions, visibility)
         object.__setattr__(self, 'positions', positions)
         object.__setattr__(self, 'visibility', visibility)
 
     @property
     def present(self) -> np.ndarray:
-        """Which joints are present (``present_joints``), bool (len(JOINTS),)."""
+        """Which joints are present, by ``present_joints``: bool (len(JOINTS),)."""
         return present_joints(self.visibility)
 
     @property
@@ -78,48 +86,66 @@ class Skeleton:
         return bool(self.present[_LS] and self.present[_RS])
 
     def normalised(self, scale: float | None = None) -> Skeleton:
-        """This skeleton with the shoulder midpoint at the origin and ``scale`` (default: this
-        skeleton's ``body_scale``, in its own units) as one unit; missing joints at REST_POSE.
-        Raises ValueError when a shoulder is missing."""
+        """
+        Return this skeleton with the shoulder midpoint at the origin and ``scale`` as one unit.
+
+        ``scale`` defaults to this skeleton's ``body_scale``, in its own units; missing joints
+        are put at REST_POSE. Raises ValueError when a shoulder is missing.
+        """
         if not self.has_reference:
             raise ValueError('normalisation needs both shoulders')
         if scale is None:
             scale = float(body_scale(self.positions, self.visibility))
-        return Skeleton(normalise(self.positions, self.visibility, np.float64(scale)), self.visibility)
+        return Skeleton(normalise(self.positions, self.visibility, np.float64(scale)),
+                        self.visibility)
 
 
 def drop_non_finite(positions: np.ndarray, visibility: np.ndarray) -> None:
-    """In place: joints (..., J) with a non-finite position (..., J, D) or visibility become
-    missing, with position 0 and visibility 0."""
+    """
+    Mark joints with a non-finite position or visibility as missing, in place.
+
+    Joints (..., J) with a non-finite position (..., J, D) or visibility get position 0 and
+    visibility 0.
+    """
     unknown = ~np.isfinite(positions).all(axis=-1) | ~np.isfinite(visibility)
     positions[unknown] = 0.0
     visibility[unknown] = 0.0
 
 
 def present_joints(visibility: np.ndarray) -> np.ndarray:
-    """Which joints of skeletons (..., J) are present: visibility >= VISIBLE, for the shoulders
-    >= SHOULDER_VISIBLE."""
+    """
+    Tell which joints of skeletons (..., J) are present.
+
+    Present means visibility >= VISIBLE, for the shoulders >= SHOULDER_VISIBLE.
+    """
     return visibility >= _THRESHOLDS
 
 
 def body_scale(positions: np.ndarray, visibility: np.ndarray) -> np.ndarray:
-    """Torso length (..., ) of skeletons (..., J, D) with visibilities (..., J), in the positions'
-    units: shoulder midpoint to hip midpoint where both hips are present, else shoulder width
-    times TORSO_PER_SHOULDER_WIDTH; 0 where a shoulder is missing."""
+    """
+    Return the torso length (..., ) of skeletons (..., J, D) with visibilities (..., J).
+
+    In the positions' units: shoulder midpoint to hip midpoint where both hips are present, else
+    shoulder width times TORSO_PER_SHOULDER_WIDTH; 0 where a shoulder is missing.
+    """
     known = present_joints(visibility)
     shoulders = (positions[..., _LS, :] + positions[..., _RS, :]) / 2
     hips = (positions[..., _LH, :] + positions[..., _RH, :]) / 2
     torso = np.linalg.norm(hips - shoulders, axis=-1)
-    width = np.linalg.norm(positions[..., _LS, :] - positions[..., _RS, :], axis=-1) * TORSO_PER_SHOULDER_WIDTH
+    width = (np.linalg.norm(positions[..., _LS, :] - positions[..., _RS, :], axis=-1)
+             * TORSO_PER_SHOULDER_WIDTH)
     scale = np.where(known[..., _LH] & known[..., _RH] & (torso > 0), torso, width)
     return np.where(known[..., _LS] & known[..., _RS], scale, 0.0)
 
 
 def normalise(positions: np.ndarray, visibility: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Skeletons (..., J, D) in normalised units: origin at each one's shoulder midpoint, divided
-    by ``scale`` (..., ) (broadcast; e.g. one scale for a whole window). Missing joints, and every
-    joint of a skeleton without both shoulders or with a scale <= 0, take REST_POSE positions
-    (z = 0 in 3-D)."""
+    """
+    Return skeletons (..., J, D) in normalised units.
+
+    The origin is at each one's shoulder midpoint, and positions are divided by ``scale`` (..., )
+    (broadcast; e.g. one scale for a whole window). Missing joints, and every joint of a skeleton
+    without both shoulders or with a scale <= 0, take REST_POSE positions (z = 0 in 3-D).
+    """
     rest = np.zeros(positions.shape[-2:])
     rest[:, :2] = REST_POSE
     known = present_joints(visibility)
