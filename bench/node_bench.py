@@ -1,21 +1,25 @@
-"""What the node benchmarks share: 640x480 test images, the installed nodes started in their own
-processes, and a bench node that publishes images at a set rate and keeps what comes back."""
+"""
+What the node benchmarks share.
+
+640x480 test images, the installed nodes started in their own processes, and a bench node that
+publishes images at a set rate and keeps what comes back.
+"""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from pathlib import Path
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Callable, Iterator
 
+from ament_index_python.packages import get_package_prefix
 import cv2
 import numpy as np
 import rclpy
-from ament_index_python.packages import get_package_prefix
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -24,7 +28,7 @@ SIZE = (640, 480)
 
 
 def letterbox(image: np.ndarray) -> np.ndarray:
-    """A BGR image scaled to fit 640x480, centred on black."""
+    """Scale a BGR image to fit 640x480, centred on black."""
     scale = min(SIZE[0] / image.shape[1], SIZE[1] / image.shape[0])
     resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
                          interpolation=cv2.INTER_AREA)
@@ -35,9 +39,14 @@ def letterbox(image: np.ndarray) -> np.ndarray:
 
 
 def start_node(executable: str, params: dict, log: Path) -> subprocess.Popen:
-    """The installed node ``executable`` of emorec_ros with these parameters, its output in ``log``."""
+    """
+    Start the installed node ``executable`` of emorec_ros with these parameters.
+
+    Its output goes to ``log``.
+    """
     path = Path(get_package_prefix('emorec_ros')) / 'lib' / 'emorec_ros' / executable
-    command = [str(path), '--ros-args'] + [a for k, v in params.items() for a in ('-p', f'{k}:={v}')]
+    command = [str(path), '--ros-args'] + [a for k, v in params.items()
+                                           for a in ('-p', f'{k}:={v}')]
     with open(log, 'w') as output:
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
 
@@ -52,15 +61,20 @@ def stop_node(process: subprocess.Popen) -> None:
 
 
 class ImageBench(Node):
-    """Publishes images on ``image`` (sensor-data QoS) and keeps each message of ``result_type``
-    on ``result_topic`` as (receipt time.monotonic(), seconds since its header stamp, message)."""
+    """
+    Publishes images on ``image`` (sensor-data QoS) and keeps what comes back.
+
+    Each message of ``result_type`` on ``result_topic`` is kept as (receipt time.monotonic(),
+    seconds since its header stamp, message).
+    """
 
     def __init__(self, name: str, result_type, result_topic: str) -> None:
         super().__init__(name)
         self.publisher = self.create_publisher(Image, 'image', qos_profile_sensor_data)
         self._lock = threading.Lock()
         self._received: list[tuple[float, float, object]] = []
-        self.create_subscription(result_type, result_topic, self._on_result, QoSProfile(depth=1000))
+        self.create_subscription(result_type, result_topic, self._on_result,
+                                 QoSProfile(depth=1000))
 
     def _on_result(self, msg) -> None:
         age = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
@@ -69,8 +83,11 @@ class ImageBench(Node):
 
     def run(self, images: Callable[[int], Image], hz: float,
             seconds: float) -> tuple[list[tuple[float, float, object]], int]:
-        """Publish ``images(i)`` (stamped now) at ``hz`` for ``seconds``; returns what came back
-        meanwhile (and 0.5 s after) and how many images were sent."""
+        """
+        Publish ``images(i)`` (stamped now) at ``hz`` for ``seconds``.
+
+        Returns what came back meanwhile (and 0.5 s after) and how many images were sent.
+        """
         with self._lock:
             self._received = []
         sent, start = 0, time.monotonic()
@@ -87,8 +104,11 @@ class ImageBench(Node):
 
 @contextmanager
 def spinning(node: Node) -> Iterator[Node]:
-    """``node`` spun in a background thread for the block; then the node is destroyed and rclpy
-    shut down."""
+    """
+    Spin ``node`` in a background thread for the block.
+
+    Then the node is destroyed and rclpy shut down.
+    """
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()

@@ -1,9 +1,8 @@
 """Face identities across frames and smoothing of emotion scores."""
-import numpy as np
-import pytest
-
 from emorec_ros.face.detect import FaceBox
 from emorec_ros.face.track import FaceTrack, FaceTracker
+import numpy as np
+import pytest
 
 
 def _box(x, y, size=100, score=0.9):
@@ -101,8 +100,10 @@ def test_bad_parameters_are_refused(kwargs, message):
         FaceTracker(**kwargs)
 
 
-@pytest.mark.parametrize('scores', [np.array([0.0, 0.0]), np.array([-0.1, 1.0]), np.array([np.nan, 1.0]),
-                                    np.ones((2, 2))])
+@pytest.mark.parametrize(
+    'scores',
+    [np.array([0.0, 0.0]), np.array([-0.1, 1.0]), np.array([np.nan, 1.0]), np.ones((2, 2))],
+)
 def test_bad_scores_are_refused(scores):
     tracker = FaceTracker()
     with pytest.raises(ValueError, match='scores'):

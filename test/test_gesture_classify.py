@@ -1,13 +1,12 @@
 """GestureClassifier with no templates, one label, too few templates, and enough to fit."""
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
-from emorec_ros.gesture.classify import NEAREST_TEMPLATE_CONFIDENCE, GestureClassifier
+from emorec_ros.gesture.classify import GestureClassifier, NEAREST_TEMPLATE_CONFIDENCE
 from emorec_ros.gesture.dtw import warm_up
 from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, REST_POSE
 from emorec_ros.gesture.template import Template
+import numpy as np
+import pytest
 
 J = len(JOINTS)
 FPS = 30.0
@@ -29,7 +28,9 @@ def recording(label: str, seed: int, seconds: float = 3.0) -> tuple[np.ndarray, 
     t = np.arange(int(seconds * FPS)) / FPS
     hz *= rng.uniform(0.85, 1.15)
     poses = np.repeat(REST_POSE[None], len(t), axis=0).copy()
-    poses[:, JOINT_INDEX[joint], axis] += amplitude * np.sin(2 * np.pi * hz * t + rng.uniform(0, 2 * np.pi))
+    poses[:, JOINT_INDEX[joint], axis] += amplitude * np.sin(
+        2 * np.pi * hz * t + rng.uniform(0, 2 * np.pi)
+    )
     poses += rng.normal(scale=0.01, size=poses.shape)
     return poses * rng.uniform(80, 120) + rng.uniform(100, 400, size=2), np.ones((len(t), J))
 
@@ -44,7 +45,9 @@ def test_without_templates_it_says_so():
     assert classifier.fit([]) == []
     result = classifier.classify(*recording('calm', 0), FPS)
     assert result.method == 'no_templates' and result.label is None and result.labels == ()
-    assert result.probabilities.size == 0 and result.confidence == 0.0 and result.nearest_id is None
+    assert (
+        result.probabilities.size == 0 and result.confidence == 0.0 and result.nearest_id is None
+    )
 
 
 def test_one_label_answers_with_the_nearest_template_and_low_confidence():
@@ -64,14 +67,18 @@ def test_too_few_templates_per_label_fall_back_to_the_nearest_template():
     assert classifier.method == 'nearest_template'
     result = classifier.classify(*recording('excited', 6, seconds=2.0), FPS)
     assert result.label == 'excited' and result.nearest_id == templates[1].id
-    np.testing.assert_array_equal(result.probabilities, [0.0, 1.0])  # labels are sorted: calm, excited
+    # The labels are sorted: calm, excited.
+    np.testing.assert_array_equal(result.probabilities, [0.0, 1.0])
 
 
 def test_enough_templates_fit_a_regression_that_tells_the_gestures_apart():
-    templates = [template(label, 100 * i + seed) for i, label in enumerate(STYLES) for seed in range(4)]
+    templates = [
+        template(label, 100 * i + seed) for i, label in enumerate(STYLES) for seed in range(4)
+    ]
     classifier = GestureClassifier()
     assert classifier.fit(templates) == []
-    assert classifier.method == 'logistic_regression' and classifier.labels == ('calm', 'excited', 'nodding')
+    assert (classifier.method == 'logistic_regression'
+            and classifier.labels == ('calm', 'excited', 'nodding'))
     for i, label in enumerate(STYLES):
         for seed in (50, 51):
             result = classifier.classify(*recording(label, 100 * i + seed, seconds=2.0), FPS)
@@ -86,10 +93,11 @@ def test_unusable_templates_are_reported_and_left_out():
     good = [template('calm', 7), template('excited', 8)]
     positions, visibility = recording('calm', 9)
     no_shoulders = Template.new('calm', positions, np.zeros_like(visibility), FPS, 'test')
-    three_d = Template.new('calm', np.concatenate([positions, np.ones((len(positions), J, 1))], axis=2), visibility,
-                           FPS, 'test')
-    foreign = Template('abc', 'calm', positions[:, :3], visibility[:, :3], FPS, 'test', '2026-01-01T00:00:00+00:00',
-                       joints=('nose', 'left_eye', 'right_eye'))
+    depth = np.ones((len(positions), J, 1))
+    three_d = Template.new('calm', np.concatenate([positions, depth], axis=2), visibility, FPS,
+                           'test')
+    foreign = Template('abc', 'calm', positions[:, :3], visibility[:, :3], FPS, 'test',
+                       '2026-01-01T00:00:00+00:00', joints=('nose', 'left_eye', 'right_eye'))
     classifier = GestureClassifier()
     skipped = dict(classifier.fit(good + [no_shoulders, three_d, foreign]))
     assert set(skipped) == {no_shoulders.id, three_d.id, foreign.id}
@@ -112,7 +120,8 @@ def test_windows_without_shoulders_are_left_out_of_a_template_that_has_others():
 def test_groups_keep_a_recordings_windows_from_describing_each_other():
     # Two labels, each recorded twice, but both takes of a label in one group: no template of its
     # own label is left to describe a take by, so no regression can be fitted.
-    templates = [template('calm', 10), template('calm', 11), template('excited', 12), template('excited', 13)]
+    templates = [template('calm', 10), template('calm', 11), template('excited', 12),
+                 template('excited', 13)]
     classifier = GestureClassifier()
     classifier.fit(templates, groups=['a', 'a', 'b', 'b'])
     assert classifier.method == 'nearest_template'

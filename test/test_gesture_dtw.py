@@ -1,11 +1,14 @@
-"""DTW against a brute-force dynamic programme, LB_Keogh as a lower bound, and the pruned nearest
-template search against the exhaustive one."""
+"""
+Tests of DTW, LB_Keogh and the pruned nearest template search.
+
+DTW is checked against a brute-force dynamic programme, LB_Keogh as a lower bound, and the
+pruned nearest template search against the exhaustive one.
+"""
 from __future__ import annotations
 
+from emorec_ros.gesture.dtw import dtw_distances, envelopes, lb_keogh, TemplateIndex, warm_up
 import numpy as np
 import pytest
-
-from emorec_ros.gesture.dtw import TemplateIndex, dtw_distances, envelopes, lb_keogh, warm_up
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -14,8 +17,12 @@ def compiled():
 
 
 def brute_force_dtw(a: np.ndarray, b: np.ndarray, radius: int) -> float:
-    """sqrt of the least summed squared Euclidean distance along monotone paths from (0, 0) to
-    (n-1, m-1) with steps (1,0), (0,1), (1,1), staying within |i - j| <= radius."""
+    """
+    Return the square root of the least summed squared Euclidean distance along a path.
+
+    The paths are monotone, from (0, 0) to (n-1, m-1) with steps (1,0), (0,1), (1,1), staying
+    within |i - j| <= radius.
+    """
     n, m = len(a), len(b)
     cost = np.full((n + 1, m + 1), np.inf)
     cost[0, 0] = 0.0
@@ -34,7 +41,9 @@ def test_dtw_equals_the_brute_force_programme(radius):
         a, b = rng.normal(size=(12, 3)), rng.normal(size=(12, 3))
         expected = brute_force_dtw(a, b, radius)
         assert dtw_distances(a, np.stack([b]), radius)[0] == pytest.approx(expected, rel=1e-12)
-        assert TemplateIndex([b], np.array([0]), 1, radius).distance(a, 0) == pytest.approx(expected, rel=1e-12)
+        assert TemplateIndex([b], np.array([0]), 1, radius).distance(a, 0) == pytest.approx(
+            expected, rel=1e-12
+        )
 
 
 def test_unequal_lengths_without_a_binding_band():
@@ -42,7 +51,9 @@ def test_unequal_lengths_without_a_binding_band():
     a, b = rng.normal(size=(9, 2)), rng.normal(size=(14, 2))
     expected = brute_force_dtw(a, b, radius=100)
     assert dtw_distances(a, [b], radius=100)[0] == pytest.approx(expected, rel=1e-12)
-    assert TemplateIndex([b], np.array([0]), 1, radius=100).distance(a, 0) == pytest.approx(expected, rel=1e-12)
+    assert TemplateIndex([b], np.array([0]), 1, radius=100).distance(a, 0) == pytest.approx(
+        expected, rel=1e-12
+    )
 
 
 def test_a_band_of_zero_is_the_euclidean_distance_and_dtw_is_symmetric():
@@ -78,8 +89,11 @@ def test_lb_keogh_bounds_dtw_from_below_both_ways(radius):
 
 def test_pruned_search_finds_what_the_exhaustive_search_finds():
     rng = np.random.default_rng(11)
-    # Random walks (smooth, like motion) of 4 classes that drift apart, and a few of another length.
-    sequences = [np.cumsum(rng.normal(size=(20, 4)), axis=0) + c * 3.0 for c in range(4) for _ in range(30)]
+    # Random walks (smooth, like motion) of 4 classes that drift apart, and a few of another
+    # length.
+    sequences = [
+        np.cumsum(rng.normal(size=(20, 4)), axis=0) + c * 3.0 for c in range(4) for _ in range(30)
+    ]
     sequences += [np.cumsum(rng.normal(size=(25, 4)), axis=0) for _ in range(4)]
     classes = np.r_[np.repeat(np.arange(4), 30), [0, 1, 2, 3]]
     index = TemplateIndex(sequences, classes, 4, radius=2)
@@ -98,13 +112,16 @@ def test_pruned_search_finds_what_the_exhaustive_search_finds():
             all_distances = dtw_distances(query, sequences, 2)
             for c in range(4):
                 members = np.where(allowed & (classes == c))[0]
-                np.testing.assert_allclose(exhaustive.distances[c], np.sort(all_distances[members])[:k], rtol=1e-12)
+                np.testing.assert_allclose(
+                    exhaustive.distances[c], np.sort(all_distances[members])[:k], rtol=1e-12
+                )
     assert total_computed < 0.6 * 10 * allowed.sum()  # the bound skips a good part of the work
 
 
 def test_classes_without_allowed_templates_stay_empty():
     sequences = [np.zeros((5, 2)), np.ones((5, 2))]
-    result = TemplateIndex(sequences, np.array([0, 1]), 3, radius=1).nearest(np.zeros((5, 2)), k=2,
-                                                                            allowed=np.array([True, False]))
+    result = TemplateIndex(sequences, np.array([0, 1]), 3, radius=1).nearest(
+        np.zeros((5, 2)), k=2, allowed=np.array([True, False])
+    )
     np.testing.assert_array_equal(result.indices, [[0, -1], [-1, -1], [-1, -1]])
     assert result.distances[0, 0] == 0.0 and np.isinf(result.distances[1:]).all()

@@ -1,17 +1,18 @@
 """Window features: gap filling, resampling, windows, and no NaN from missing joints."""
 from __future__ import annotations
 
+from emorec_ros.gesture.features import (cut_windows, FEATURE_RATE_HZ, fill_gaps, loop_to_length,
+                                         resample, window_features, window_starts)
+from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, REST_POSE
 import numpy as np
 import pytest
-
-from emorec_ros.gesture.features import (FEATURE_RATE_HZ, cut_windows, fill_gaps, loop_to_length, resample,
-                                         window_features, window_starts)
-from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, REST_POSE
 
 J = len(JOINTS)
 
 
-def waving(frames: int, fps: float, hz: float, amplitude: float = 0.5, torso_px: float = 100.0) -> np.ndarray:
+def waving(
+    frames: int, fps: float, hz: float, amplitude: float = 0.5, torso_px: float = 100.0
+) -> np.ndarray:
     """Positions (frames, J, 2) in pixels: the rest pose with the right wrist swinging sideways."""
     t = np.arange(frames) / fps
     poses = np.repeat(REST_POSE[None], frames, axis=0).copy()
@@ -26,7 +27,8 @@ def test_fill_gaps_takes_the_nearest_frame_where_the_joint_was_seen():
     visibility[[0, 1, 3, 5], wrist] = 0.0   # seen in frames 2 and 4 only
     visibility[:, knee] = 0.0               # never seen
     filled, filled_visibility = fill_gaps(positions, visibility)
-    np.testing.assert_array_equal(filled[:, wrist, 0], [2, 2, 2, 2, 4, 4])  # ties go to the earlier frame
+    # Ties go to the earlier frame.
+    np.testing.assert_array_equal(filled[:, wrist, 0], [2, 2, 2, 2, 4, 4])
     assert (filled_visibility[:, wrist] == 1).all()
     assert (filled_visibility[:, knee] == 0).all()
 
@@ -50,13 +52,17 @@ def test_a_faster_wave_has_larger_speed_kinematics():
     fast = window_features(waving(60, 30.0, 2.0), np.ones((60, J)), 30.0).kinematics
     wrist = JOINT_INDEX['right_wrist']
     assert fast[wrist] > slow[wrist] + 0.8  # mean log speed: four times faster, log 4 = 1.4
-    np.testing.assert_allclose(fast[JOINT_INDEX['head']], slow[JOINT_INDEX['head']])  # the head does not move
+    # The head does not move.
+    np.testing.assert_allclose(fast[JOINT_INDEX['head']], slow[JOINT_INDEX['head']])
 
 
 def test_upper_body_only_gives_finite_features():
     positions = waving(60, 30.0, 1.0)
     visibility = np.ones((60, J))
-    legs = [JOINT_INDEX[n] for n in ('left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle')]
+    legs = [
+        JOINT_INDEX[n]
+        for n in ('left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
+    ]
     visibility[:, legs] = 0.0
     positions[:, legs] = np.nan
     positions[10:20, JOINT_INDEX['left_wrist']] = np.inf  # a glitch, even at visibility 1

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-import pytest
-
 from emorec_ros.gesture.features import window_features
 from emorec_ros.gesture.pose import PoseEstimator
-from emorec_ros.gesture.skeleton import JOINT_INDEX, VISIBLE, stack
+from emorec_ros.gesture.skeleton import JOINT_INDEX, stack, VISIBLE
+import numpy as np
+import pytest
 
 UPPER_BODY = ('head', 'left_shoulder', 'right_shoulder')
 LEGS = ('left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle')

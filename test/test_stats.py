@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from emorec_ros.stats import ProcessingStats
+import pytest
 
 
 class FakeClock:

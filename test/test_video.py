@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import cv2
+from emorec_ros.video import FrameSource, SourceError
 import numpy as np
 import pytest
-
-from emorec_ros.video import FrameSource, SourceError
 
 
 def test_clip_part_in_order_then_end(media):
@@ -18,7 +17,9 @@ def test_clip_part_in_order_then_end(media):
 
 
 def test_loop_starts_the_part_again(media):
-    source = FrameSource(str(media / 'WolfgangLanger_Pexels.mp4'), start_frame=5, end_frame=7, loop=True)
+    source = FrameSource(
+        str(media / 'WolfgangLanger_Pexels.mp4'), start_frame=5, end_frame=7, loop=True
+    )
     first = [source.read() for _ in range(5)]
     assert [f[0] for f in first] == [5, 6, 5, 6, 5]
     assert np.array_equal(first[0][1], first[2][1])

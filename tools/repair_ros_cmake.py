@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Point the ROS 2 wheels' CMake files at this Python's headers instead of the wheel builder's.
+"""
+Point the ROS 2 wheels' CMake files at this Python's headers instead of the wheel builder's.
 
 The ROS 2 wheels from PyPI are built in a manylinux image, and their exported CMake targets
 (share/<package>/cmake/*.cmake) name that image's include folders:
@@ -20,22 +21,23 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import re
 import sys
 import sysconfig
 import tempfile
-from pathlib import Path
 
 # The wheel builder's interpreter prefix, e.g. /opt/python/cp311-cp311.
 BUILDER_PREFIX = r'/opt/python/cp3\d+-cp3\d+'
 PYTHON_INCLUDE = re.compile(BUILDER_PREFIX + r'/include/python3\.\d+t?(?=[;"\s)]|$)')
 NUMPY_INCLUDE = re.compile(
-    BUILDER_PREFIX + r'/lib/python3\.\d+t?/site-packages/numpy/(?:_core|core)/include(?=[;"\s)]|$)')
+    BUILDER_PREFIX + r'/lib/python3\.\d+t?/site-packages/numpy/(?:_core|core)/include(?=[;"\s)]|$)'
+)
 ANY_BUILDER_PATH = re.compile(BUILDER_PREFIX + r'[^;"\s)]*')
 
 
 def target_paths() -> tuple[str, str]:
-    """This interpreter's C header folder and numpy's, as CMake-friendly strings."""
+    """Return this interpreter's C header folder and numpy's, as CMake-friendly strings."""
     python_include = sysconfig.get_paths()['include']
     try:
         import numpy
@@ -50,7 +52,7 @@ def target_paths() -> tuple[str, str]:
 
 
 def candidate_files(prefix: Path) -> list[Path]:
-    """The wheels' CMake files under prefix/share that name the builder's paths."""
+    """Find the wheels' CMake files under prefix/share that name the builder's paths."""
     found = []
     for path in sorted(prefix.glob('share/*/cmake/*.cmake')):
         try:
