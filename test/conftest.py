@@ -110,7 +110,7 @@ class NodeProcess:
 
     def __init__(self, executable: str, params: dict, log_path: Path, remaps: dict | None = None) -> None:
         args = [node_executable(executable), '--ros-args']
-        for key, value in params.items():
+        for key, value in {'autostart': True, **params}.items():
             args += ['-p', f'{key}:={value}']
         for old, new in (remaps or {}).items():
             args += ['-r', f'{old}:={new}']
@@ -132,9 +132,10 @@ class NodeProcess:
             time.sleep(0.1)
         return False
 
-    def stop(self) -> int:
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """Send ``signum`` (once) and wait for the exit status; kill after 10 s."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -1,105 +1,163 @@
-"""The gesture-emotion node in its own process: templates recorded over the service from the
-demo clip, then classification that follows the clip; every bad request is refused."""
+"""
+The gesture-emotion node in its own process, fed the demo clip in lock step.
+
+Templates are recorded over the service, then the verdicts must follow the clip; every bad
+request is refused. Frames go out one at a time, stamped 1/RATE s apart: the next one only once
+the node has processed the last (its debug image for that stamp came back), so what the node
+sees does not depend on how fast this machine is.
+"""
 from __future__ import annotations
 
 import collections
 import math
+import threading
+import time
 
+import cv2
+from emorec_ros.msg import GestureEmotion
+from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
 import numpy as np
 import pytest
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from emorec_ros.msg import GestureEmotion
-from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
-
-STARTUP_S = 180.0  # mediapipe, and tslearn compiling its DTW (numba, ~13 s of CPU), on a busy 2-core machine
-RATE = 15.0
-RECORD_S = 13.0  # a whole loop of either part of the clip (170 and 192 frames at RATE)
+STARTUP_S = 180.0  # mediapipe, and tslearn's DTW compiled (numba) when not cached, busy machine
+RATE = 15.0  # stamps of the frames fed: a 15 fps camera
+CLIP_FPS = 23.976
+RECORD_S = 13.0  # a whole loop of either part of the clip
 CRYING, LAUGHING = (60, 230), (280, 472)  # frames of the clip (a hand near the face while crying)
+SIZE = (480, 270)  # inside FastDDS's default shared-memory segment (512 kB), unlike 640x360
+NODE = '/gesture_emotion'
 
 
 class GestureGraph:
-    """The node under test, its services, and what it publishes."""
+    """The node under test, its services, what it publishes, and a lock-step feeder."""
 
-    def __init__(self, start_node, probe, wait, template_dir) -> None:
-        self.start_node, self.probe, self.wait = start_node, probe, wait
-        self.node = start_node('gesture_emotion_node', {'template_dir': str(template_dir),
-                                                        'max_record_duration': 14.0, 'publish_rate': 4.0})
+    def __init__(self, start_node, probe, wait, pexels_frame, template_dir, **params) -> None:
+        self.probe, self.wait, self.frame = probe, wait, pexels_frame
+        self.node = start_node('gesture_emotion_node', {
+            'template_dir': str(template_dir), 'max_record_duration': 14.0,
+            'publish_rate': 10.0, **params})
+        self._lock = threading.Lock()
         self.messages: list[GestureEmotion] = []
-        probe.create_subscription(GestureEmotion, 'gesture_emotion', self.messages.append, QoSProfile(depth=500))
+        self.processed: set[int] = set()  # stamps (ns) of the debug images back from the node
+        probe.create_subscription(GestureEmotion, 'gesture_emotion', self._verdict,
+                                  QoSProfile(depth=1000))
+        probe.create_subscription(Image, f'{NODE}/gesture_debug_image', self._debug,
+                                  QoSProfile(depth=10))
         self.images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
-        self.record = probe.create_client(RecordTemplate, 'record_template')
-        self.list = probe.create_client(ListTemplates, 'list_templates')
-        self.delete = probe.create_client(DeleteTemplate, 'delete_template')
-        assert self.node.wait_for_log('gesture templates from', timeout=STARTUP_S), self.node.log()
+        self.record = probe.create_client(RecordTemplate, f'{NODE}/record_template')
+        self.list = probe.create_client(ListTemplates, f'{NODE}/list_templates')
+        self.delete = probe.create_client(DeleteTemplate, f'{NODE}/delete_template')
         for client in (self.record, self.list, self.delete):
-            assert client.wait_for_service(timeout_sec=10.0), self.node.log()
-        self.video = None
+            assert client.wait_for_service(timeout_sec=30.0), self.node.log()
+        assert self.node.wait_for_log(']: active', timeout=STARTUP_S), self.node.log()
+        # Stamps start an hour back: fed faster than RATE, they still never run ahead of the clock.
+        self._next_ns = probe.get_clock().now().nanoseconds - 3600 * 10**9
+        self._cursor: dict[tuple[int, int], int] = collections.defaultdict(int)
 
-    def play(self, frames: tuple[int, int]) -> None:
-        """video_source loops over these frames of the clip until the next play() or stop()."""
-        self.stop()
-        self.video = self.start_node('video_source', {'start_frame': frames[0], 'end_frame': frames[1],
-                                                      'rate': RATE, 'loop': True})
-        assert self.video.wait_for_log('publishing', timeout=30.0), self.video.log()
+    def _verdict(self, msg: GestureEmotion) -> None:
+        with self._lock:
+            self.messages.append(msg)
 
-    def stop(self) -> None:
-        if self.video is not None:
-            self.video.stop()
-            self.video = None
+    def _debug(self, msg: Image) -> None:
+        with self._lock:
+            self.processed.add(Time.from_msg(msg.header.stamp).nanoseconds)
+
+    def feed_one(self, bgr: np.ndarray, timeout: float = 30.0) -> int:
+        """Publish one frame until the node has processed it; return its stamp (ns)."""
+        stamp_ns, self._next_ns = self._next_ns, self._next_ns + round(1e9 / RATE)
+        msg = Image(header=Header(stamp=Time(nanoseconds=stamp_ns).to_msg(), frame_id='camera'),
+                    height=bgr.shape[0], width=bgr.shape[1], encoding='bgr8', step=bgr.shape[1] * 3,
+                    data=bgr.tobytes())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.images.publish(msg)
+            if self.wait(lambda: stamp_ns in self.processed, 0.5, period=0.005):
+                return stamp_ns
+        pytest.fail(f'the node did not process a frame in {timeout:g} s:\n{self.node.log()[-2000:]}')
+
+    def feed(self, part: tuple[int, int], count: int) -> tuple[int, int]:
+        """Feed ``count`` frames of this part of the clip (looping); return the stamps' range."""
+        stamps = []
+        for _ in range(count):
+            step = self._cursor[part]
+            self._cursor[part] += 1
+            index = part[0] + int(step * CLIP_FPS / RATE) % (part[1] - part[0])
+            frame = cv2.resize(self.frame(index), SIZE, interpolation=cv2.INTER_AREA)
+            stamps.append(self.feed_one(frame))
+        return stamps[0], stamps[-1]
+
+    def verdicts(self, stamps: tuple[int, int]) -> list[GestureEmotion]:
+        """Return the verdicts on windows ending within these stamps."""
+        self.wait(lambda: False, 0.5)  # the last verdict of the range is on its way
+        with self._lock:
+            return [m for m in self.messages
+                    if stamps[0] <= Time.from_msg(m.header.stamp).nanoseconds <= stamps[1]]
 
     def call(self, client, request, timeout: float = 30.0):
         future = client.call_async(request)
-        assert self.wait(future.done, timeout), f'no answer from {client.srv_name}: {self.node.log()[-2000:]}'
+        assert self.wait(future.done, timeout), \
+            f'no answer from {client.srv_name}: {self.node.log()[-2000:]}'
         return future.result()
 
-    def collect(self, seconds: float) -> list[GestureEmotion]:
-        start = len(self.messages)
-        self.wait(lambda: False, seconds)
-        return self.messages[start:]
+    def record_while_feeding(self, label: str, duration: float, feed) -> RecordTemplate.Response:
+        """Call record_template and feed frames (``feed()`` one each) until it answers."""
+        future = self.record.call_async(RecordTemplate.Request(label=label, duration=duration))
+        assert self.node.wait_for_log(f'recording "{label}"', timeout=30.0), self.node.log()
+        for _ in range(int(duration * RATE) + 60):
+            if future.done():
+                break
+            feed()
+        assert self.wait(future.done, 30.0), self.node.log()[-2000:]
+        return future.result()
 
 
 @pytest.fixture()
-def graph(start_node, probe, wait, tmp_path):
-    graph = GestureGraph(start_node, probe, wait, tmp_path / 'templates')
-    yield graph
-    graph.stop()
+def graph(start_node, probe, wait, pexels_frame, tmp_path):
+    return GestureGraph(start_node, probe, wait, pexels_frame, tmp_path / 'templates')
 
 
 def test_record_list_classify_delete(graph, tmp_path):
-    graph.play(CRYING)
-    sad = graph.call(graph.record, RecordTemplate.Request(label='sad', duration=RECORD_S))
+    sad = graph.record_while_feeding('sad', RECORD_S, lambda: graph.feed(CRYING, 1))
     assert sad.success, sad.message
-    assert sad.frames >= 0.5 * RECORD_S * RATE and sad.template_id
-    graph.play(LAUGHING)
-    happy = graph.call(graph.record, RecordTemplate.Request(label='happy', duration=RECORD_S))
+    assert sad.frames >= 0.9 * RECORD_S * RATE and sad.template_id  # lock step: none lost
+    happy = graph.record_while_feeding('happy', RECORD_S, lambda: graph.feed(LAUGHING, 1))
     assert happy.success, happy.message
     assert len(list((tmp_path / 'templates').glob('*.npz'))) == 2
 
     listed = graph.call(graph.list, ListTemplates.Request())
-    assert sorted(zip(listed.labels, listed.template_ids)) == [('happy', happy.template_id), ('sad', sad.template_id)]
+    assert sorted(zip(listed.labels, listed.template_ids)) == [
+        ('happy', happy.template_id), ('sad', sad.template_id)]
+    assert listed.state == 'ready' and list(listed.in_use) == [True, True]
+    assert list(listed.reasons) == ['', '']
 
-    laughing = graph.collect(6.0)
-    graph.play(CRYING)
-    graph.collect(2.5)  # let the window fill with the new part
-    crying = graph.collect(6.0)
+    laughing = graph.verdicts(graph.feed(LAUGHING, 90))
+    graph.feed(CRYING, 38)  # let the window fill with the new part
+    crying = graph.verdicts(graph.feed(CRYING, 90))
     for part, expected in ((laughing, 'happy'), (crying, 'sad')):
         assert len(part) >= 8, graph.node.log()[-2000:]
         assert all(m.labels == ['happy', 'sad'] and len(m.scores) == 2 for m in part)
-        assert all(m.person_id and m.nearest_template in (sad.template_id, happy.template_id) for m in part)
-        assert all(m.header.frame_id == 'camera' for m in part)  # video_source's frame_id
+        assert all(m.person_id and m.nearest_template in (sad.template_id, happy.template_id)
+                   for m in part)
+        assert all(m.header.frame_id == 'camera' for m in part)
         assert all(_ns(m.window_start) < _ns(m.header.stamp) for m in part)
         counts = collections.Counter(m.emotion for m in part)
         print(expected, counts)
         assert counts[expected] > 0.5 * len(part), counts
+    stamps = [_ns(m.header.stamp) for m in graph.messages]
+    assert len(stamps) == len(set(stamps))  # one verdict per new skeleton at most
 
     deleted = graph.call(graph.delete, DeleteTemplate.Request(template_id=sad.template_id))
     assert deleted.success, deleted.message
     assert graph.call(graph.list, ListTemplates.Request()).template_ids == [happy.template_id]
     assert len(list((tmp_path / 'templates').glob('*.npz'))) == 1
-    assert all(m.labels == ['happy'] for m in graph.collect(2.0)[1:])
+    assert graph.wait(lambda: graph.call(graph.list, ListTemplates.Request()).state == 'ready',
+                      30.0)  # refitted in the background
+    after = graph.verdicts(graph.feed(LAUGHING, 45))
+    assert after and all(m.labels == ['happy'] for m in after[1:])
 
 
 def _ns(t) -> int:
@@ -120,37 +178,40 @@ BAD_RECORD_REQUESTS = [
 
 def test_bad_record_requests_are_refused(graph):
     for label, duration, reason in BAD_RECORD_REQUESTS:  # one node for all: it starts slowly
-        answer = graph.call(graph.record, RecordTemplate.Request(label=label, duration=duration), timeout=10.0)
-        assert not answer.success and reason in answer.message and not answer.template_id, (label, duration)
+        answer = graph.call(graph.record, RecordTemplate.Request(label=label, duration=duration),
+                            timeout=10.0)
+        assert not answer.success and reason in answer.message and not answer.template_id, \
+            (label, duration)
     assert graph.node.process.poll() is None
 
 
 def test_recording_refuses_a_second_one_and_nobody_in_view(graph):
-    black = Image(header=Header(frame_id='test'), height=240, width=320, encoding='bgr8', step=960,
-                  data=np.zeros(240 * 960, np.uint8).tobytes())
+    black = np.zeros((240, 320, 3), np.uint8)
     first = graph.record.call_async(RecordTemplate.Request(label='nobody', duration=2.0))
-    graph.wait(lambda: 'recording "nobody"' in graph.node.log(), 10.0)
-    second = graph.call(graph.record, RecordTemplate.Request(label='other', duration=1.0), timeout=10.0)
+    assert graph.node.wait_for_log('recording "nobody"', 10.0)
+    second = graph.call(graph.record, RecordTemplate.Request(label='other', duration=1.0),
+                        timeout=10.0)
     assert not second.success and 'already in progress' in second.message
-
-    def feed_black():
-        black.header.stamp = graph.probe.get_clock().now().to_msg()
-        graph.images.publish(black)
-        return first.done()
-    assert graph.wait(feed_black, 20.0, period=1 / RATE)
+    for _ in range(int(2.0 * RATE) + 10):
+        if first.done():
+            break
+        graph.feed_one(black)
+    assert graph.wait(first.done, 10.0)
     answer = first.result()
     assert not answer.success and 'nobody visible' in answer.message
 
 
 def test_recording_without_images_and_bad_deletes(graph):
-    answer = graph.call(graph.record, RecordTemplate.Request(label='silence', duration=0.5), timeout=20.0)
+    answer = graph.call(graph.record, RecordTemplate.Request(label='silence', duration=0.5),
+                        timeout=20.0)
     assert not answer.success and 'images stopped arriving' in answer.message
     unknown = graph.call(graph.delete, DeleteTemplate.Request(template_id='0123abcd'))
     assert not unknown.success and 'no template' in unknown.message
     bad = graph.call(graph.delete, DeleteTemplate.Request(template_id='../../etc/passwd'))
     assert not bad.success
-    graph.play(LAUGHING)  # the node keeps publishing, and says it has no templates
-    graph.collect(3.0)
-    messages = graph.collect(3.0)
-    assert messages and all(m.labels == [] and m.emotion == '' and m.confidence == 0.0 for m in messages)
+    # The node keeps publishing, and says it has no templates.
+    messages = graph.verdicts(graph.feed(LAUGHING, 45))
+    assert messages and all(m.labels == [] and m.emotion == '' and m.confidence == 0.0
+                            for m in messages)
+    assert all(m.nearest_template == '' and math.isnan(m.nearest_distance) for m in messages)
     assert graph.node.process.poll() is None

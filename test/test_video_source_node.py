@@ -30,7 +30,9 @@ def test_destroyed_while_the_executor_runs_its_timer(ros_context, media):
                 Parameter('source', value=str(media / 'WolfgangLanger_Pexels.mp4')),
                 Parameter('rate', value=500.0), Parameter('loop', value=True)])
             executor.add_node(source)
+            assert source.start()
             time.sleep(0.2)
+            assert source.stop()
             executor.remove_node(source)
             source.destroy_node()
             published.append(source.published)

@@ -23,7 +23,7 @@ from emorec_ros.face.draw import EMOTION_COLOURS
 from emorec_ros.face.fer2013 import FER_CLASSES
 from emorec_ros.image import image_to_bgr
 from emorec_ros.msg import FaceEmotionArray, GestureEmotion
-from emorec_ros.nodes.common import package_file, StartupError
+from emorec_ros.nodes.common import package_file
 from emorec_ros.nodes.face_emotion import FaceEmotionNode
 from emorec_ros.nodes.gesture_emotion import GestureEmotionNode
 from emorec_ros.nodes.video_source import DEMO_CLIP, VideoSourceNode
@@ -64,7 +64,7 @@ class Recorder(Node):
         )
         self.create_subscription(Image, 'face_debug_image', self._on_frame,
                                  QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT))
-        self.record_client = self.create_client(RecordTemplate, 'record_template')
+        self.record_client = self.create_client(RecordTemplate, '/gesture_emotion/record_template')
 
     def _keep(self, store: list):
         def keep(msg) -> None:
@@ -105,10 +105,13 @@ def play(
         Parameter('source', value=video), Parameter('start_frame', value=frames[0]),
         Parameter('end_frame', value=frames[1]), Parameter('loop', value=loop)])
     executor.add_node(source)
+    if not source.start():
+        raise RuntimeError(f'video_source could not open {video}')
     try:
         while not source.finished and not (until and until()):
             time.sleep(0.05)
     finally:
+        source.stop()
         executor.remove_node(source)
         source.destroy_node()
     return source
@@ -236,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         for node in nodes:
             executor.add_node(node)
         spinner.start()
+        for node in (face, gesture):
+            if not node.start():
+                raise RuntimeError(f'{node.get_name()} could not start (see its log above)')
         print(
             f'emorec_ros demo: {video} -> video_source -> face_emotion, gesture_emotion',
             flush=True,
@@ -260,11 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         source = play(executor, video)
         time.sleep(1.0)
         recorder.recording = False
-    except (StartupError, RuntimeError) as e:
+    except RuntimeError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     finally:
+        for node in nodes[1:]:
+            node.stop()
         executor.shutdown()
+        spinner.join(timeout=5.0)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
