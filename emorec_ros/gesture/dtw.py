@@ -11,13 +11,36 @@ samples i - radius .. i + radius of the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import sys
 
+from numba.core.registry import CPUDispatcher
 import numpy as np
 from tslearn.backend import instantiate_backend
 from tslearn.metrics import cdist_dtw, dtw_accumulated_matrix, sakoe_chiba_mask
 
 #: tslearn's NumPy backend, made once: making one per call (be='numpy') costs as much as a DTW.
 _NUMPY = instantiate_backend('numpy')
+
+
+def _cache_compiled_dtw() -> None:
+    """
+    Keep tslearn's numba-compiled functions in numba's on-disk cache.
+
+    tslearn does not ask numba to cache them, so every process compiled them again (about 8 s
+    of CPU here). Cached, a later process loads them in about 2 s. Where no cache folder is
+    writable, numba refuses and the functions are compiled as before.
+    """
+    for name, module in list(sys.modules.items()):
+        if name.startswith('tslearn.'):
+            for value in list(vars(module).values()):
+                if isinstance(value, CPUDispatcher) and not value.signatures:
+                    try:
+                        value.enable_caching()
+                    except RuntimeError:  # no cache locator for this file
+                        pass
+
+
+_cache_compiled_dtw()
 
 
 def warm_up() -> None:
