@@ -46,6 +46,16 @@ def _assert_haar_finds_the_astronaut(detector, astronaut_bgr):
     assert [box.score for box in boxes] == sorted((box.score for box in boxes), reverse=True)
 
 
+def test_mediapipe_drops_faces_below_min_confidence(astronaut_bgr):
+    strict = make_detector('mediapipe', min_confidence=0.999)  # the face scores about 0.9
+    try:
+        assert strict.detect(astronaut_bgr) == []
+        strict.min_confidence = 0.5
+        assert len(strict.detect(astronaut_bgr)) == 1
+    finally:
+        strict.close()
+
+
 def test_haar_finds_the_astronaut_where_mediapipe_does(astronaut_bgr):
     detector = HaarFaceDetector()
     if hasattr(cv2, 'data'):  # the pip wheels; a distribution's OpenCV has it in /usr/share

@@ -108,10 +108,13 @@ class MediaPipeFaceDetector:
     """
     MediaPipe's BlazeFace: short range (faces within ~2 m of the camera) or full range (~5 m).
 
-    Scores are MediaPipe's detection confidences; faces below ``min_confidence`` are dropped.
+    Scores are MediaPipe's detection confidences; faces below ``min_confidence`` are dropped
+    here, because MediaPipe 0.10.21's face detection does not apply its own
+    min_detection_confidence (a 0.92 face passes a threshold of 1.0).
     """
 
     def __init__(self, min_confidence: float = 0.5, full_range: bool = False) -> None:
+        self.min_confidence = min_confidence
         face_detection = import_solution('face_detection')
         self._detector = face_detection.FaceDetection(min_detection_confidence=min_confidence,
                                                       model_selection=1 if full_range else 0)
@@ -123,6 +126,8 @@ class MediaPipeFaceDetector:
         result = self._detector.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         boxes = []
         for detection in result.detections or ():
+            if detection.score[0] < self.min_confidence:
+                continue
             rel = detection.location_data.relative_bounding_box
             boxes.append(clipped_box(rel.xmin * width, rel.ymin * height,
                                      (rel.xmin + rel.width) * width,

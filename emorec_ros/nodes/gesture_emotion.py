@@ -178,7 +178,8 @@ class GestureEmotionNode(ManagedNode):
             self.destroy_subscription(self._subscription)
             self._subscription = None
         self._stop_timers()
-        self._abort_recording('the node was deactivated')
+        self._abort_recording('the node is shutting down' if self.stopping.is_set()
+                              else 'the node was deactivated')
         with self._processing, self._lock:
             self.window.reset()
             self._published_ns = None
