@@ -50,6 +50,7 @@ PIP_ONLY = {
     'ai_edge_litert': 'ai-edge-litert',
     'keras': 'keras',
     'mediapipe': 'mediapipe',
+    'numba': 'numba',
     'tensorflow': 'tensorflow-cpu',
     'tslearn': 'tslearn',
 }
