@@ -36,9 +36,14 @@ if [ -d "$_emorec_root/.venv/share/ament_index" ]; then
 fi
 . "$_emorec_root/install/setup.$_emorec_shell"
 export PYTHONSAFEPATH=1
-# FastDDS's default transports lose most 640x480 images (UDP fragments, shared-memory segments
-# smaller than a frame); its LARGE_DATA set (shared memory + TCP) delivers them. Keep a choice
-# made before sourcing this file.
+# FastDDS's default transports lose most images over about 500 kB (UDP fragments, shared-memory
+# segments of 512 KiB); its LARGE_DATA set (shared memory with 8.5 MB segments on this host, TCP
+# between hosts) delivers camera-size images. It takes effect only when
+# ROS_AUTOMATIC_DISCOVERY_RANGE is unset, SUBNET or SYSTEM_DEFAULT: with LOCALHOST, rmw_fastrtps
+# installs its own transports instead. Images larger than the sender's segment (4K bgr8, 25 MB)
+# need larger segments (twice sockets_size), e.g.
+# FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA?sockets_size=16MB' for 32 MB segments.
+# Keep a choice made before sourcing this file.
 export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
 
 unset _emorec_env_file _emorec_shell _emorec_root
