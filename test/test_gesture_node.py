@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import collections
 import math
+import signal
 import threading
 import time
 
 import cv2
+from emorec_ros.gesture.store import TemplateStore
+from emorec_ros.gesture.template import Template
 from emorec_ros.msg import GestureEmotion
 from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
 import numpy as np
 import pytest
-from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -215,3 +218,120 @@ def test_recording_without_images_and_bad_deletes(graph):
                             for m in messages)
     assert all(m.nearest_template == '' and math.isnan(m.nearest_distance) for m in messages)
     assert graph.node.process.poll() is None
+
+
+# --- robustness: start-up, time, bursts, shutdown --------------------------------------------
+
+def test_unusable_template_dir_is_fatal(start_node, tmp_path):
+    not_a_folder = tmp_path / 'file'
+    not_a_folder.write_text('a file where the template folder should be')
+    node = start_node('gesture_emotion_node', {'template_dir': str(not_a_folder)})
+    assert node.process.wait(timeout=STARTUP_S) == 1
+    log = node.log()
+    fatal = [line for line in log.splitlines() if 'FATAL' in line]
+    assert len(fatal) == 1 and 'template_dir is unusable' in fatal[0], log
+    assert 'Traceback' not in log
+
+
+def _template(label: str) -> Template:
+    """A 40-frame template of a person swaying (pixels, every joint seen)."""
+    rest = np.array([[320, 80], [280, 150], [360, 150], [260, 220], [380, 220], [250, 290],
+                     [390, 290], [295, 300], [345, 300], [290, 400], [350, 400], [290, 480],
+                     [350, 480]], float)
+    sway = 10 * np.sin(np.linspace(0, 4 * np.pi, 40))[:, None, None] * np.array([1.0, 0.2])
+    return Template.new(label, rest[None] + sway, np.ones((40, 13)), 15.0, 'test')
+
+
+def test_interrupted_writes_recovered_and_unused_templates_explained(start_node, probe, wait,
+                                                                      pexels_frame, tmp_path):
+    folder = tmp_path / 'templates'
+    store = TemplateStore(folder)
+    kept = _template('calm')
+    store.save(kept)
+    interrupted = _template('calm')  # complete, but never renamed into place (kill -9)
+    store.save(interrupted)
+    store.path_of(interrupted.id).rename(folder / '.tmp-interrupted1.npz')
+    (folder / '.tmp-halfwritten.npz').write_bytes(b'PK\x03\x04 cut short')
+    (folder / 'random.npz').write_bytes(bytes(range(256)) * 4)
+    graph = GestureGraph(start_node, probe, wait, pexels_frame, folder)
+    assert 'recovered template' in graph.node.log()
+    assert not (folder / '.tmp-halfwritten.npz').exists()
+    listed = graph.call(graph.list, ListTemplates.Request())
+    rows = {i: (use, why) for i, use, why in zip(listed.template_ids, listed.in_use,
+                                                  listed.reasons)}
+    assert listed.state == 'ready'
+    assert rows[kept.id] == (True, '') and rows[interrupted.id] == (True, '')
+    assert rows['random'][0] is False and 'not an .npz archive' in rows['random'][1]
+
+
+def test_time_jumps_and_future_stamps_do_not_silence_it(graph):
+    assert graph.verdicts(graph.feed(LAUGHING, 40))  # no templates: verdicts say so
+    future = Image(header=Header(stamp=Time(nanoseconds=graph._next_ns + 7200 * 10**9).to_msg(),
+                                 frame_id='camera'), height=SIZE[1], width=SIZE[0],
+                   encoding='bgr8', step=SIZE[0] * 3, data=bytes(SIZE[0] * SIZE[1] * 3))
+    assert graph.wait(lambda: (graph.images.publish(future),
+                               'ahead of the clock' in graph.node.log())[1], 20.0, period=0.2)
+    assert graph.verdicts(graph.feed(LAUGHING, 40))  # the future image changed nothing
+    graph._next_ns -= 100 * 10**9  # the stream's clock jumps back (a looping bag)
+    after_jump = graph.feed(LAUGHING, 40)
+    assert 'time jumped back by' in graph.node.log()
+    assert graph.verdicts(after_jump)  # the window restarted at once
+
+
+#: rmw_fastrtps hands every answer of a service to every client of it, and a client keeps the last
+#: 10 by default: in a burst, other callers' answers pushed out a caller's own before its executor
+#: took it (33-49 of 50 answered). Callers that burst keep more; the node queues every request.
+CALLER_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def test_bursts_of_calls_are_all_answered(graph):
+    started = time.monotonic()
+    records = [graph.probe.create_client(RecordTemplate, f'{NODE}/record_template',
+                                         qos_profile=CALLER_QOS) for _ in range(50)]
+    for client in records:
+        assert client.wait_for_service(timeout_sec=10.0)
+    futures = [client.call_async(RecordTemplate.Request(label='burst', duration=0.5))
+               for client in records]
+    assert graph.wait(lambda: all(f.done() for f in futures), 60.0), \
+        f'{sum(f.done() for f in futures)} of 50 record calls answered'
+    answers = [f.result() for f in futures]
+    assert sum('already in progress' in a.message for a in answers) >= 45
+    assert not any(a.success for a in answers)
+    print(f'50 concurrent record calls answered in {time.monotonic() - started:.1f} s')
+    started = time.monotonic()
+    futures = [graph.list.call_async(ListTemplates.Request()) if i % 2 else
+               graph.delete.call_async(DeleteTemplate.Request(template_id=f'missing{i}'))
+               for i in range(10)]
+    clients = [graph.probe.create_client(ListTemplates, f'{NODE}/list_templates',
+                                         qos_profile=CALLER_QOS) for _ in range(19)]
+    for client in clients:
+        assert client.wait_for_service(timeout_sec=10.0)
+    futures += [client.call_async(ListTemplates.Request()) for client in clients
+                for _ in range(10)]
+    assert graph.wait(lambda: all(f.done() for f in futures), 60.0), \
+        f'{sum(f.done() for f in futures)} of {len(futures)} list/delete calls answered'
+    print(f'{len(futures)} list/delete calls answered in {time.monotonic() - started:.1f} s')
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_stop_during_a_recording_answers_the_caller(graph, signum):
+    future = graph.record.call_async(RecordTemplate.Request(label='cut', duration=10.0))
+    assert graph.node.wait_for_log('recording "cut"', 10.0)
+    graph.feed(LAUGHING, 5)
+    graph.node.process.send_signal(signum)
+    assert graph.wait(future.done, 10.0), graph.node.log()[-2000:]
+    answer = future.result()
+    assert not answer.success and 'shutting down' in answer.message, answer.message
+    assert graph.node.process.wait(timeout=10.0) == 0
+    log = graph.node.log()
+    assert 'Traceback' not in log and 'terminate called' not in log, log[-2000:]
+
+
+@pytest.mark.parametrize('delay', [0.5, 2.0, 4.0])
+def test_stop_while_starting(start_node, tmp_path, delay):
+    node = start_node('gesture_emotion_node', {'template_dir': str(tmp_path)})
+    time.sleep(delay)  # importing, loading MediaPipe, or compiling the DTW
+    node.process.send_signal(signal.SIGINT)
+    assert node.process.wait(timeout=10.0) == 0
+    log = node.log()
+    assert 'Traceback' not in log and 'terminate called' not in log, log[-2000:]
