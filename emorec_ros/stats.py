@@ -19,6 +19,7 @@ class StatsSnapshot:
     latency_ms_p95: float
     processed: int
     rejected: int
+    lost: int
     seconds_since_last: float
 
 
@@ -37,6 +38,7 @@ class ProcessingStats:
         self._latency: deque[float] = deque(maxlen=window)
         self.processed = 0
         self.rejected = 0
+        self.lost = 0  # inputs the transport reported lost on the way (total)
 
     def record(self, processing_s: float, latency_s: float) -> None:
         self._done.append(self._clock())
@@ -62,5 +64,6 @@ class ProcessingStats:
             latency_ms_p95=float(np.percentile(lat, 95)),
             processed=self.processed,
             rejected=self.rejected,
+            lost=self.lost,
             seconds_since_last=now - self._done[-1] if self._done else float('inf'),
         )

@@ -197,3 +197,13 @@ def test_stamps_are_copied_exactly(start_node, probe, wait, astronaut_bgr):
     msg.header.stamp = Time(nanoseconds=1_700_000_000_123_456_789).to_msg()
     result = graph.answer(msg)
     assert result is not None and result.header.stamp.nanosec == 123_456_789
+
+
+def test_images_lost_on_the_way_are_reported(start_node, probe, wait, astronaut_bgr):
+    graph = FaceGraph(start_node, probe, wait, astronaut_bgr)
+    assert graph.answer(graph.image(graph.face)) is not None
+    huge = graph.image(np.zeros((1500, 2000, 3), np.uint8))  # 9 MB: more than any transport's
+    assert wait(lambda: (graph.images.publish(huge),  # shared-memory segment takes by default
+                         'lost on the way' in graph.node.log())[1], 30.0, period=0.2), \
+        graph.node.log()[-2000:]
+    assert graph.answer(graph.image(graph.face)) is not None  # and it goes on

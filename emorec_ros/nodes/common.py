@@ -11,6 +11,8 @@ from emorec_ros.image import compressed_to_bgr, image_to_bgr, ImageError
 from emorec_ros.stats import ProcessingStats, StatsSnapshot
 import numpy as np
 from rclpy.callback_groups import CallbackGroup
+from rclpy.event_handler import (QoSMessageLostInfo, SubscriptionEventCallbacks,
+                                 UnsupportedEventTypeError)
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile
 from rclpy.subscription import Subscription
@@ -41,19 +43,34 @@ def check_transport(value: str) -> str | None:
 
 
 def subscribe_images(node: Node, transport: str,
-                     callback: Callable[[Image | CompressedImage], None],
+                     callback: Callable[[Image | CompressedImage], None], stats: ProcessingStats,
                      callback_group: CallbackGroup | None = None) -> Subscription:
     """
     Subscribe to the newest image on ``image`` (raw) or ``<image>/compressed``.
 
     The compressed topic follows the remapping of ``image``, as image_transport's subscribers do.
+    Images that the transport reports lost (partly received: too large for it) are counted in
+    ``stats.lost`` and logged.
     """
+    msg_type, topic = Image, 'image'
     if transport == 'compressed':
-        topic = node.resolve_topic_name('image') + '/compressed'
-        return node.create_subscription(CompressedImage, topic, callback, LATEST_IMAGE_QOS,
+        msg_type, topic = CompressedImage, node.resolve_topic_name('image') + '/compressed'
+
+    def on_lost(info: QoSMessageLostInfo) -> None:
+        if info.total_count_change > 0:
+            stats.lost = info.total_count
+            node.get_logger().warning(
+                f'{info.total_count_change} image(s) lost on the way ({info.total_count} in all): '
+                'too large for the DDS transport? (see README, Transports)',
+                throttle_duration_sec=5.0)
+
+    try:
+        return node.create_subscription(
+            msg_type, topic, callback, LATEST_IMAGE_QOS, callback_group=callback_group,
+            event_callbacks=SubscriptionEventCallbacks(message_lost=on_lost))
+    except UnsupportedEventTypeError:  # an RMW that does not report lost messages
+        return node.create_subscription(msg_type, topic, callback, LATEST_IMAGE_QOS,
                                         callback_group=callback_group)
-    return node.create_subscription(Image, 'image', callback, LATEST_IMAGE_QOS,
-                                    callback_group=callback_group)
 
 
 def read_image(node: Node, msg: Image | CompressedImage, max_pixels: int,
@@ -129,6 +146,7 @@ def diagnostic_status(node: Node, stats: StatsSnapshot, warn_ms: float, error_ms
         'latency p95 (ms)': f'{stats.latency_ms_p95:.1f}',
         'images processed': str(stats.processed),
         'images rejected': str(stats.rejected),
+        'images lost': str(stats.lost),
         **(extra or {}),
     }
     status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

@@ -119,7 +119,7 @@ class FaceEmotionNode(ManagedNode):
 
     def activate(self) -> None:
         """Subscribe to images and publish diagnostics."""
-        self._subscription = subscribe_images(self, self.transport, self.on_image)
+        self._subscription = subscribe_images(self, self.transport, self.on_image, self.stats)
         self._timer = self.create_timer(1.0, self.publish_diagnostics)
 
     def deactivate(self) -> None:

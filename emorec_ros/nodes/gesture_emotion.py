@@ -157,7 +157,7 @@ class GestureEmotionNode(ManagedNode):
 
     def activate(self) -> None:
         """Subscribe to images; classify and publish diagnostics on timers."""
-        self._subscription = subscribe_images(self, self.transport, self.on_image,
+        self._subscription = subscribe_images(self, self.transport, self.on_image, self.stats,
                                               self.image_group)
         self._start_timers()
 
