@@ -1,14 +1,14 @@
 """Shared pytest fixtures: repository paths and the real media in media/."""
 from __future__ import annotations
 
+from collections.abc import Callable
 import itertools
 import os
+from pathlib import Path
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,27 +20,30 @@ MEDIA_DIR = REPO_ROOT / 'media'
 
 @pytest.fixture(scope='session')
 def media() -> Path:
-    """The committed media folder (demo clip, astronaut.png)."""
+    """Return the committed media folder (demo clip, astronaut.png)."""
     return MEDIA_DIR
 
 
 @pytest.fixture(scope='session')
 def fixtures() -> Path:
-    """Small committed test data (test/fixtures)."""
+    """Return the small committed test data folder (test/fixtures)."""
     return REPO_ROOT / 'test' / 'fixtures'
 
 
 @pytest.fixture(scope='session')
 def model_path() -> Path:
-    """The packaged face-emotion model; its card is beside it."""
+    """Return the packaged face-emotion model; its card is beside it."""
     return REPO_ROOT / 'models' / 'face_emotion.tflite'
 
 
 @pytest.fixture(scope='session')
 def pexels_frame() -> Callable[[int], np.ndarray]:
-    """Frame i (uint8 360x640x3 BGR) of media/WolfgangLanger_Pexels.mp4: one woman, crying in
-    frames 0-230 (a hand near her face in 60-230), laughing from 260 to the last frame, 471.
-    Frames are cached; callers must not modify them."""
+    """
+    Return a reader of frame i (uint8 360x640x3 BGR) of media/WolfgangLanger_Pexels.mp4.
+
+    One woman, crying in frames 0-230 (a hand near her face in 60-230), laughing from 260 to the
+    last frame, 471. Frames are cached; callers must not modify them.
+    """
     cache: dict[int, np.ndarray] = {}
 
     def read(index: int) -> np.ndarray:
@@ -68,7 +71,7 @@ def astronaut_bgr() -> np.ndarray:
 
 @pytest.fixture(scope='session')
 def ros_context():
-    """rclpy for the test process; the Makefile gives each run its own ROS_DOMAIN_ID."""
+    """Initialise rclpy for the test process (tools/run_tests.sh picks its ROS_DOMAIN_ID)."""
     import rclpy
 
     rclpy.init()
@@ -78,7 +81,7 @@ def ros_context():
 
 @pytest.fixture()
 def probe(ros_context):
-    """A node of the test's own, spun in a background thread."""
+    """Yield a node of the test's own, spun in a background thread."""
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
@@ -97,7 +100,7 @@ _probe_ids = itertools.count()
 
 
 def node_executable(name: str) -> str:
-    """The installed executable of this package, as `ros2 run emorec_ros <name>` finds it."""
+    """Return the installed executable, as `ros2 run emorec_ros <name>` finds it."""
     from ament_index_python.packages import get_package_prefix
 
     path = Path(get_package_prefix('emorec_ros')) / 'lib' / 'emorec_ros' / name
@@ -108,7 +111,9 @@ def node_executable(name: str) -> str:
 class NodeProcess:
     """An emorec_ros node started as a process with ``--ros-args``; output goes to a log file."""
 
-    def __init__(self, executable: str, params: dict, log_path: Path, remaps: dict | None = None) -> None:
+    def __init__(
+        self, executable: str, params: dict, log_path: Path, remaps: dict | None = None
+    ) -> None:
         args = [node_executable(executable), '--ros-args']
         for key, value in {'autostart': True, **params}.items():
             args += ['-p', f'{key}:={value}']
@@ -116,7 +121,9 @@ class NodeProcess:
             args += ['-r', f'{old}:={new}']
         self.log_path = log_path
         self._log = open(log_path, 'w')
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=log_path.parent)
+        self.process = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, cwd=log_path.parent
+        )
 
     def log(self) -> str:
         if not self._log.closed:
@@ -151,8 +158,12 @@ def start_node(tmp_path):
     """Start nodes by executable name; every one still running is stopped after the test."""
     started: list[NodeProcess] = []
 
-    def start(executable: str, params: dict | None = None, remaps: dict | None = None) -> NodeProcess:
-        node = NodeProcess(executable, params or {}, tmp_path / f'{executable}_{len(started)}.log', remaps)
+    def start(
+        executable: str, params: dict | None = None, remaps: dict | None = None
+    ) -> NodeProcess:
+        node = NodeProcess(
+            executable, params or {}, tmp_path / f'{executable}_{len(started)}.log', remaps
+        )
         started.append(node)
         return node
 
@@ -172,5 +183,5 @@ def wait_until(condition, timeout: float, period: float = 0.05) -> bool:
 
 @pytest.fixture()
 def wait():
-    """``wait(condition, timeout)``: poll until the condition holds; returns whether it did."""
+    """Return wait_until: poll until a condition holds, and say whether it did."""
     return wait_until

@@ -7,15 +7,13 @@ import threading
 import time
 
 import cv2
-
-import numpy as np
-import pytest
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import Image
-from std_msgs.msg import Header
-
 from diagnostic_msgs.msg import DiagnosticArray
 from emorec_ros.msg import FaceEmotionArray
+import numpy as np
+import pytest
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 STARTUP_S = 60.0  # mediapipe + LiteRT start-up on a busy 2-core machine
 
@@ -40,12 +38,14 @@ class Collector:
 
 @pytest.fixture()
 def face_node(start_node, probe, wait):
-    """A running face_emotion node, known to be up once it has answered a first image."""
+    """Start face_emotion and return it once it has answered a first image."""
     node = start_node('face_emotion_node', {'smoothing': 0.0})
     results = Collector(probe, FaceEmotionArray, 'face_emotions', QoSProfile(depth=500))
     images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
     black = _image(np.zeros((120, 160, 3), np.uint8), probe)
-    assert wait(lambda: (images.publish(black), bool(results.items))[1], STARTUP_S, period=0.5), node.log()
+    assert wait(lambda: (images.publish(black), bool(results.items))[1], STARTUP_S, period=0.5), (
+        node.log()
+    )
     results.take()
     return node, results, images
 
@@ -64,17 +64,27 @@ def _answer(images, results, msg: Image, wait, timeout: float = 20.0) -> FaceEmo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         images.publish(msg)
-        if wait(lambda: any(r.header.stamp == msg.header.stamp for r in results.items), 0.5, period=0.01):
+        if wait(
+            lambda: any(r.header.stamp == msg.header.stamp for r in results.items),
+            0.5,
+            period=0.01,
+        ):
             return next(r for r in results.take() if r.header.stamp == msg.header.stamp)
     pytest.fail(f'no result for the image in {timeout:g} s')
 
 
-def _emotions_of_segment(pexels_frame, probe, images, results, wait, frames: range) -> collections.Counter:
-    """The main face's emotion in each of these frames of the clip, fed one at a time in lock step:
-    the next frame goes out once the node answered the last, so no frame is lost to a busy machine."""
+def _emotions_of_segment(
+    pexels_frame, probe, images, results, wait, frames: range
+) -> collections.Counter:
+    """
+    Count the main face's emotion over these frames of the clip.
+
+    Frames go one at a time, in lock step: the next once the node answered the last, so no
+    frame is lost to a busy machine.
+    """
     emotions = collections.Counter()
     for index in frames:
-        # 480x270 (389 kB): inside FastDDS's default shared-memory segment (512 kB), unlike the 640x360 frame
+        # 480x270 (389 kB) fits FastDDS's default shared-memory segment (512 kB); 640x360 does not
         frame = cv2.resize(pexels_frame(index), (480, 270), interpolation=cv2.INTER_AREA)
         out = _answer(images, results, _image(frame, probe), wait)
         emotions.update(f.emotion for f in out.faces[:1])
@@ -86,7 +96,8 @@ def test_happy_dominates_laughing_not_crying(face_node, pexels_frame, probe, wai
     crying = _emotions_of_segment(pexels_frame, probe, images, results, wait, range(0, 230, 8))
     laughing = _emotions_of_segment(pexels_frame, probe, images, results, wait, range(260, 472, 8))
     print('crying part:', crying.most_common(), 'laughing part:', laughing.most_common())
-    assert sum(crying.values()) >= 25 and sum(laughing.values()) >= 24  # a face in nearly every frame
+    # A face in nearly every frame.
+    assert sum(crying.values()) >= 25 and sum(laughing.values()) >= 24
     assert laughing.most_common(1)[0][0] == 'happy'
     assert laughing['happy'] >= 0.6 * sum(laughing.values())
     assert crying.most_common(1)[0][0] != 'happy'
@@ -94,28 +105,29 @@ def test_happy_dominates_laughing_not_crying(face_node, pexels_frame, probe, wai
 
 
 def test_result_keeps_image_header_and_describes_faces(face_node, probe, media, wait):
-    import cv2
-
     _, results, images = face_node
-    bgr = cv2.imread(str(media / 'astronaut.png'))
+    # 400x400 (480 kB) fits the default shared-memory segment (512 kB); 512x512 does not.
+    bgr = cv2.resize(cv2.imread(str(media / 'astronaut.png')), (400, 400))
     msg = _image(bgr, probe)
     out = _answer(images, results, msg, wait)
     assert out.header == msg.header
     assert len(out.faces) == 1
     face = out.faces[0]
     assert face.id and face.emotion in face.labels and len(face.labels) == len(face.scores) == 7
-    assert abs(sum(face.scores) - 1.0) < 1e-3 and face.confidence == pytest.approx(max(face.scores))
+    assert abs(sum(face.scores) - 1.0) < 1e-3 and face.confidence == pytest.approx(
+        max(face.scores)
+    )
     assert 0 < face.roi.width < bgr.shape[1] and 0 < face.roi.height < bgr.shape[0]
     assert face.emotion == 'happy'
 
 
 @pytest.mark.parametrize('bad', [
-    dict(encoding='16UC1'),
-    dict(encoding='yuv422'),
-    dict(step=10),                      # step shorter than a row
-    dict(data=b'\x00' * 100),           # data shorter than step * height
-    dict(height=0, width=0, step=0, data=b''),
-    dict(height=100000, width=100000, step=300000, data=b''),
+    {'encoding': '16UC1'},
+    {'encoding': 'yuv422'},
+    {'step': 10},                       # step shorter than a row
+    {'data': b'\x00' * 100},            # data shorter than step * height
+    {'height': 0, 'width': 0, 'step': 0, 'data': b''},
+    {'height': 100000, 'width': 100000, 'step': 300000, 'data': b''},
 ])
 def test_bad_image_is_reported_and_node_keeps_serving(face_node, probe, wait, bad):
     node, results, images = face_node
@@ -130,8 +142,6 @@ def test_bad_image_is_reported_and_node_keeps_serving(face_node, probe, wait, ba
 
 
 def test_debug_image_and_diagnostics(face_node, probe, media, wait):
-    import cv2
-
     node, results, images = face_node
     debug = Collector(probe, Image, '/face_emotion/face_debug_image', QoSProfile(depth=5))
     diagnostics = Collector(probe, DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
@@ -144,12 +154,24 @@ def test_debug_image_and_diagnostics(face_node, probe, media, wait):
         return any(d.header == msg.header for d in debug.items)
     if not wait(annotated_arrived, 30.0, period=0.3):
         answered = any(r.header == msg.header for r in results.items)
-        pytest.fail(f'no debug image in 30 s (result for the image: {answered}); node log:\n{node.log()[-3000:]}')
+        pytest.fail(f'no debug image in 30 s (result for the image: {answered}); '
+                    f'node log:\n{node.log()[-3000:]}')
     annotated = next(d for d in debug.take() if d.header == msg.header)
-    assert (annotated.height, annotated.width, annotated.encoding) == (msg.height, msg.width, 'bgr8')
+    assert (annotated.height, annotated.width, annotated.encoding) == (
+        msg.height,
+        msg.width,
+        'bgr8',
+    )
     assert bytes(annotated.data) != bytes(msg.data)  # boxes and labels are drawn
-    assert wait(lambda: any(s.name == 'emorec_ros: /face_emotion' for d in diagnostics.items for s in d.status), 20.0)
-    status = next(s for d in diagnostics.take() for s in d.status if s.name == 'emorec_ros: /face_emotion')
+    assert wait(
+        lambda: any(
+            s.name == 'emorec_ros: /face_emotion' for d in diagnostics.items for s in d.status
+        ),
+        20.0,
+    )
+    status = next(
+        s for d in diagnostics.take() for s in d.status if s.name == 'emorec_ros: /face_emotion'
+    )
     keys = {v.key for v in status.values}
     assert {'rate (Hz)', 'processing p95 (ms)', 'images processed', 'images rejected'} <= keys
 
@@ -176,11 +198,18 @@ def test_parameters_are_declared_with_descriptions_and_ranges(face_node, probe):
     names = ['detector', 'smoothing', 'max_faces', 'model_path']
     describe = probe.create_client(DescribeParameters, '/face_emotion/describe_parameters')
     assert describe.wait_for_service(timeout_sec=10.0)
-    descriptors = {d.name: d for d in describe.call(DescribeParameters.Request(names=names), timeout_sec=10.0).descriptors}
+    descriptors = {
+        d.name: d
+        for d in describe.call(
+            DescribeParameters.Request(names=names), timeout_sec=10.0
+        ).descriptors
+    }
     assert all(descriptors[n].description for n in names)
     assert descriptors['smoothing'].floating_point_range[0].to_value < 1.0
     assert descriptors['max_faces'].integer_range[0].from_value == 1
     get = probe.create_client(GetParameters, '/face_emotion/get_parameters')
     assert get.wait_for_service(timeout_sec=10.0)
-    values = get.call(GetParameters.Request(names=['detector', 'max_faces']), timeout_sec=10.0).values
+    values = get.call(
+        GetParameters.Request(names=['detector', 'max_faces']), timeout_sec=10.0
+    ).values
     assert (values[0].string_value, values[1].integer_value) == ('mediapipe', 10)

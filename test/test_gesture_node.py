@@ -72,15 +72,22 @@ class GestureGraph:
     def feed_one(self, bgr: np.ndarray, timeout: float = 30.0) -> int:
         """Publish one frame until the node has processed it; return its stamp (ns)."""
         stamp_ns, self._next_ns = self._next_ns, self._next_ns + round(1e9 / RATE)
-        msg = Image(header=Header(stamp=Time(nanoseconds=stamp_ns).to_msg(), frame_id='camera'),
-                    height=bgr.shape[0], width=bgr.shape[1], encoding='bgr8', step=bgr.shape[1] * 3,
-                    data=bgr.tobytes())
+        msg = Image(
+            header=Header(stamp=Time(nanoseconds=stamp_ns).to_msg(), frame_id='camera'),
+            height=bgr.shape[0],
+            width=bgr.shape[1],
+            encoding='bgr8',
+            step=bgr.shape[1] * 3,
+            data=bgr.tobytes(),
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.images.publish(msg)
             if self.wait(lambda: stamp_ns in self.processed, 0.5, period=0.005):
                 return stamp_ns
-        pytest.fail(f'the node did not process a frame in {timeout:g} s:\n{self.node.log()[-2000:]}')
+        pytest.fail(
+            f'the node did not process a frame in {timeout:g} s:\n{self.node.log()[-2000:]}'
+        )
 
     def feed(self, part: tuple[int, int], count: int) -> tuple[int, int]:
         """Feed ``count`` frames of this part of the clip (looping); return the stamps' range."""
@@ -234,7 +241,7 @@ def test_unusable_template_dir_is_fatal(start_node, tmp_path):
 
 
 def _template(label: str) -> Template:
-    """A 40-frame template of a person swaying (pixels, every joint seen)."""
+    """Return a 40-frame template of a person swaying (pixels, every joint seen)."""
     rest = np.array([[320, 80], [280, 150], [360, 150], [260, 220], [380, 220], [250, 290],
                      [390, 290], [295, 300], [345, 300], [290, 400], [350, 400], [290, 480],
                      [350, 480]], float)
@@ -242,8 +249,8 @@ def _template(label: str) -> Template:
     return Template.new(label, rest[None] + sway, np.ones((40, 13)), 15.0, 'test')
 
 
-def test_interrupted_writes_recovered_and_unused_templates_explained(start_node, probe, wait,
-                                                                      pexels_frame, tmp_path):
+def test_interrupted_writes_recovered_and_unused_templates_explained(
+        start_node, probe, wait, pexels_frame, tmp_path):
     folder = tmp_path / 'templates'
     store = TemplateStore(folder)
     kept = _template('calm')
@@ -257,8 +264,8 @@ def test_interrupted_writes_recovered_and_unused_templates_explained(start_node,
     assert 'recovered template' in graph.node.log()
     assert not (folder / '.tmp-halfwritten.npz').exists()
     listed = graph.call(graph.list, ListTemplates.Request())
-    rows = {i: (use, why) for i, use, why in zip(listed.template_ids, listed.in_use,
-                                                  listed.reasons)}
+    rows = {i: (use, why)
+            for i, use, why in zip(listed.template_ids, listed.in_use, listed.reasons)}
     assert listed.state == 'ready'
     assert rows[kept.id] == (True, '') and rows[interrupted.id] == (True, '')
     assert rows['random'][0] is False and 'not an .npz archive' in rows['random'][1]

@@ -84,7 +84,7 @@ class FaceGraph:
                     return next(r for r in self.results if r.header.stamp == msg.header.stamp)
         return None
 
-    def set(self, name: str, value) -> tuple[bool, str]:
+    def set_parameter(self, name: str, value) -> tuple[bool, str]:
         """Set one parameter over the service; return (successful, reason)."""
         kinds = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                  float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -132,7 +132,7 @@ def test_transitions_in_order_and_out_of_order(start_node, probe, wait, astronau
 def test_parameters_change_at_runtime_or_are_refused(start_node, probe, wait, astronaut_bgr):
     graph = FaceGraph(start_node, probe, wait, astronaut_bgr)
     assert graph.answer(graph.image(graph.face)).faces
-    assert graph.set('smoothing', 0.8) == (True, '')
+    assert graph.set_parameter('smoothing', 0.8) == (True, '')
     assert graph.get('smoothing') == pytest.approx(0.8)
     for name, value, reason in [
             ('smoothing', 1.5, 'out of range'),
@@ -141,16 +141,16 @@ def test_parameters_change_at_runtime_or_are_refused(start_node, probe, wait, as
             ('diagnostics_warn_ms', 500.0, 'must not exceed diagnostics_error_ms'),
             ('detector', 'haar', 'read-only'),
             ('model_path', '/tmp/other.tflite', 'read-only')]:
-        successful, why = graph.set(name, value)
+        successful, why = graph.set_parameter(name, value)
         assert not successful and reason in why.lower() or reason in why, (name, value, why)
     assert graph.get('smoothing') == pytest.approx(0.8)  # the old value is kept
     assert graph.get('detector') == 'mediapipe'
     # Accepted values are applied at once: a minimum face size larger than the face hides it.
-    assert graph.set('min_face_size', 4000) == (True, '')
+    assert graph.set_parameter('min_face_size', 4000) == (True, '')
     assert graph.answer(graph.image(graph.face)).faces == []
-    assert graph.set('min_face_size', 24) == (True, '')
+    assert graph.set_parameter('min_face_size', 24) == (True, '')
     assert len(graph.answer(graph.image(graph.face)).faces) == 1
-    assert graph.set('detection_confidence', 1.0) == (True, '')  # a new detector, stricter
+    assert graph.set_parameter('detection_confidence', 1.0) == (True, '')  # a stricter detector
     assert graph.answer(graph.image(graph.face)).faces == []
     assert 'Traceback' not in graph.node.log()
 

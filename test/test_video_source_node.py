@@ -1,5 +1,8 @@
-"""The video_source node in this process, as the demo runs it: on a multi-threaded executor,
-replaced by another one while the executor keeps spinning."""
+"""
+The video_source node in this process, as the demo runs it.
+
+On a multi-threaded executor, replaced by another one while the executor keeps spinning.
+"""
 from __future__ import annotations
 
 import threading
@@ -7,10 +10,9 @@ import time
 
 
 def test_destroyed_while_the_executor_runs_its_timer(ros_context, media):
+    from emorec_ros.nodes.video_source import VideoSourceNode
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
-
-    from emorec_ros.nodes.video_source import VideoSourceNode
 
     executor = MultiThreadedExecutor(num_threads=4)
     errors: list[BaseException] = []
@@ -18,7 +20,9 @@ def test_destroyed_while_the_executor_runs_its_timer(ros_context, media):
     def spin() -> None:
         try:
             executor.spin()
-        except BaseException as e:  # what killed the demo's spin thread: a publish on a destroyed node
+        except (
+            BaseException
+        ) as e:  # what killed the demo's spin thread: a publish on a destroyed node
             errors.append(e)
 
     spinner = threading.Thread(target=spin, daemon=True)
