@@ -672,7 +672,8 @@ def print_shutdown(stops: list[dict], special: list[dict]) -> None:
     for case in dict.fromkeys(r['case'] for r in special):
         rows = [r for r in special if r['case'] == case]
         states = collections.Counter(r['state'] for r in rows)
-        print(f'  SIGINT {case}: sent while ' + ', '.join(f'{s} ({n}x)' for s, n in states.items()))
+        sent = ', '.join(f'{s} ({n}x)' for s, n in states.items())
+        print(f'  SIGINT {case}: sent while {sent}')
     for row in special:
         if row['case'] == 'recording':
             print(f'  record_template answered {fmt(row["answer_s"], 3)} s after SIGINT (exit '

@@ -342,3 +342,21 @@ def test_stop_while_starting(start_node, tmp_path, delay):
     assert node.process.wait(timeout=10.0) == 0
     log = node.log()
     assert 'Traceback' not in log and 'terminate called' not in log, log[-2000:]
+
+
+def test_stop_while_a_template_is_written_loses_nothing(graph, start_node, probe, wait,
+                                                        pexels_frame, tmp_path):
+    future = graph.record.call_async(RecordTemplate.Request(label='last', duration=1.0))
+    assert graph.node.wait_for_log('recording "last"', 10.0)
+    graph.feed(LAUGHING, int(1.0 * RATE) + 1)  # the recording ends: the template is being saved
+    graph.node.process.send_signal(signal.SIGINT)
+    assert graph.node.process.wait(timeout=10.0) == 0
+    folder = tmp_path / 'templates'
+    saved = list(folder.glob('*.npz'))
+    if future.done() and future.result().success:
+        assert [p.stem for p in saved] == [future.result().template_id]
+    assert len(saved) <= 1 and not list(folder.glob('.tmp-*'))
+    again = GestureGraph(start_node, probe, wait, pexels_frame, folder)  # it starts, and lists
+    listed = again.call(again.list, ListTemplates.Request())  # what was written, whole
+    assert sorted(listed.template_ids) == sorted(p.stem for p in saved)
+    assert all(listed.in_use)

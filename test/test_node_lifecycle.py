@@ -12,6 +12,7 @@ import threading
 import time
 
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from emorec_ros.msg import FaceEmotionArray
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -105,8 +106,13 @@ class FaceGraph:
 
 
 def test_transitions_in_order_and_out_of_order(start_node, probe, wait, astronaut_bgr):
+    statuses = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: statuses.extend(m.status),
+                              QoSProfile(depth=50))
     graph = FaceGraph(start_node, probe, wait, astronaut_bgr, autostart=False)
     assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
+    assert wait(lambda: any(s.name == 'emorec_ros: /face_emotion' and s.message == 'unconfigured'
+                            and s.level == DiagnosticStatus.STALE for s in statuses), 10.0)
     assert not graph.transition(Transition.TRANSITION_ACTIVATE)  # not configured yet
     assert graph.answer(graph.image(graph.face), timeout=2.0) is None  # nothing loaded, no work
     assert graph.transition(Transition.TRANSITION_CONFIGURE)

@@ -153,6 +153,15 @@ def diagnostic_status(node: Node, stats: StatsSnapshot, warn_ms: float, error_ms
     return status
 
 
+def lifecycle_status(node: Node, state: str) -> DiagnosticStatus:
+    """Say that a node is not active, and what it is doing ('configuring': loading)."""
+    name = node.get_fully_qualified_name()
+    message = 'configuring: loading models and data' if state == 'configuring' else state
+    return DiagnosticStatus(level=DiagnosticStatus.STALE, name=f'{PACKAGE}: {name}',
+                            hardware_id=name, message=message,
+                            values=[KeyValue(key='lifecycle state', value=state)])
+
+
 def publish_diagnostics(node: Node, publisher, status: DiagnosticStatus) -> None:
     """Publish one status, stamped now."""
     array = DiagnosticArray(status=[status])

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticStatus
 from emorec_ros.face.classify import EmotionClassifier, ModelError
 from emorec_ros.face.detect import DETECTOR_NAMES, make_detector
 from emorec_ros.face.draw import draw_faces
@@ -25,8 +25,7 @@ from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotion, FaceEmotionArray
 from emorec_ros.nodes.common import (check_diagnostics_thresholds, check_transport,
                                      DEBUG_IMAGE_QOS, diagnostic_status, package_file,
-                                     publish_diagnostics, read_image, record_processed,
-                                     subscribe_images)
+                                     read_image, record_processed, subscribe_images)
 from emorec_ros.nodes.managed import ManagedNode, run_node, StartupError
 from emorec_ros.stats import ProcessingStats
 from rclpy.time import Time
@@ -39,6 +38,7 @@ class FaceEmotionNode(ManagedNode):
     """Detect, track and classify faces on the newest image; never queue a backlog."""
 
     NAME = 'face_emotion'
+    DIAGNOSTICS = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -82,9 +82,7 @@ class FaceEmotionNode(ManagedNode):
         self.publisher = self.create_lifecycle_publisher(FaceEmotionArray, 'face_emotions', 10)
         self.debug_publisher = self.create_lifecycle_publisher(Image, '~/face_debug_image',
                                                                DEBUG_IMAGE_QOS)
-        self.diagnostics = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
         self._subscription = None
-        self._timer = None
         self.declared_all()
 
     def _value(self, name: str) -> Any:
@@ -118,18 +116,14 @@ class FaceEmotionNode(ManagedNode):
                                f'{self.detector_name}')
 
     def activate(self) -> None:
-        """Subscribe to images and publish diagnostics."""
+        """Subscribe to images."""
         self._subscription = subscribe_images(self, self.transport, self.on_image, self.stats)
-        self._timer = self.create_timer(1.0, self.publish_diagnostics)
 
     def deactivate(self) -> None:
         """Stop taking images; return once the image being processed is done."""
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
         with self._processing:
             pass
 
@@ -193,12 +187,11 @@ class FaceEmotionNode(ManagedNode):
             confidence=face.confidence, labels=list(face.labels),
             scores=[float(s) for s in face.scores])
 
-    def publish_diagnostics(self) -> None:
+    def diagnostic_status(self) -> DiagnosticStatus:
         v = self._value
-        status = diagnostic_status(self, self.stats.snapshot(), v('diagnostics_warn_ms'),
-                                   v('diagnostics_error_ms'), v('diagnostics_stale_s'),
-                                   {'faces classified': str(self.faces_seen)})
-        publish_diagnostics(self, self.diagnostics, status)
+        return diagnostic_status(self, self.stats.snapshot(), v('diagnostics_warn_ms'),
+                                 v('diagnostics_error_ms'), v('diagnostics_stale_s'),
+                                 {'faces classified': str(self.faces_seen)})
 
 
 def main(args: list[str] | None = None) -> None:

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticStatus
 from emorec_ros.gesture import dtw
 from emorec_ros.gesture.classify import GestureClassifier, GestureResult, WINDOW_S
 from emorec_ros.gesture.draw import draw_skeleton
@@ -37,7 +37,7 @@ from emorec_ros.gesture.window import NS, PersonWindow, Recording
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import GestureEmotion
 from emorec_ros.nodes.common import (check_diagnostics_thresholds, check_transport,
-                                     DEBUG_IMAGE_QOS, diagnostic_status, publish_diagnostics,
+                                     DEBUG_IMAGE_QOS, diagnostic_status,
                                      read_image, record_processed, subscribe_images)
 from emorec_ros.nodes.managed import ManagedNode, run_node, StartupError
 from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
@@ -61,6 +61,7 @@ class GestureEmotionNode(ManagedNode):
     """Pose per image, a rolling window per person, DTW + logistic regression per window."""
 
     NAME = 'gesture_emotion'
+    DIAGNOSTICS = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -109,7 +110,7 @@ class GestureEmotionNode(ManagedNode):
         self._published_ns: int | None = None  # newest skeleton already classified
         self._last_stamp_ns: int | None = None  # of the last image processed
         self._subscription = None
-        self._timers: list = []
+        self._classify_timer = None
 
         self.image_group = MutuallyExclusiveCallbackGroup()
         self.timer_group = MutuallyExclusiveCallbackGroup()
@@ -117,7 +118,6 @@ class GestureEmotionNode(ManagedNode):
         self.publisher = self.create_lifecycle_publisher(GestureEmotion, 'gesture_emotion', 10)
         self.debug_publisher = self.create_lifecycle_publisher(Image, '~/gesture_debug_image',
                                                                DEBUG_IMAGE_QOS)
-        self.diagnostics = self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10)
         for srv_type, name, handler in (
                 (RecordTemplate, '~/record_template', self.on_record),
                 (ListTemplates, '~/list_templates', self.on_list),
@@ -156,28 +156,27 @@ class GestureEmotionNode(ManagedNode):
                              min_tracking_confidence=self._value('pose_tracking_confidence'))
 
     def activate(self) -> None:
-        """Subscribe to images; classify and publish diagnostics on timers."""
+        """Subscribe to images; classify on a timer."""
         self._subscription = subscribe_images(self, self.transport, self.on_image, self.stats,
                                               self.image_group)
-        self._start_timers()
+        self._start_classifying()
 
-    def _start_timers(self) -> None:
-        self._timers = [
-            self.create_timer(1.0 / self._value('publish_rate'), self.classify_window,
-                              callback_group=self.timer_group),
-            self.create_timer(1.0, self.publish_diagnostics, callback_group=self.timer_group)]
+    def _start_classifying(self) -> None:
+        self._classify_timer = self.create_timer(1.0 / self._value('publish_rate'),
+                                                 self.classify_window,
+                                                 callback_group=self.timer_group)
 
-    def _stop_timers(self) -> None:
-        for timer in self._timers:
-            self.destroy_timer(timer)
-        self._timers = []
+    def _stop_classifying(self) -> None:
+        if self._classify_timer is not None:
+            self.destroy_timer(self._classify_timer)
+            self._classify_timer = None
 
     def deactivate(self) -> None:
         """Stop taking images, end a recording, and return once no image is processed."""
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
-        self._stop_timers()
+        self._stop_classifying()
         self._abort_recording('the node is shutting down' if self.stopping.is_set()
                               else 'the node was deactivated')
         with self._processing, self._lock:
@@ -216,9 +215,9 @@ class GestureEmotionNode(ManagedNode):
                 self.window.lost_s = values['person_lost_s']
         if 'window_s' in values and self._classifier is not None:
             self._request_refit()  # template windows are cut to this length
-        if 'publish_rate' in values and self._timers:
-            self._stop_timers()
-            self._start_timers()
+        if 'publish_rate' in values and self._classify_timer is not None:
+            self._stop_classifying()
+            self._start_classifying()
         if {'pose_detection_confidence', 'pose_tracking_confidence'} & values.keys():
             with self._processing:
                 if self.pose is not None:
@@ -455,7 +454,7 @@ class GestureEmotionNode(ManagedNode):
         return response
 
     # --- diagnostics -----------------------------------------------------------------------
-    def publish_diagnostics(self) -> None:
+    def diagnostic_status(self) -> DiagnosticStatus:
         v = self._value
         with self._lock:
             classifier = self._classifier
@@ -463,9 +462,8 @@ class GestureEmotionNode(ManagedNode):
                      'templates not used': str(len(self._unused)),
                      'person': self.window.person_id or 'none',
                      'window (s)': f'{self.window.span_s:.2f}'}
-        status = diagnostic_status(self, self.stats.snapshot(), v('diagnostics_warn_ms'),
-                                   v('diagnostics_error_ms'), v('diagnostics_stale_s'), extra)
-        publish_diagnostics(self, self.diagnostics, status)
+        return diagnostic_status(self, self.stats.snapshot(), v('diagnostics_warn_ms'),
+                                 v('diagnostics_error_ms'), v('diagnostics_stale_s'), extra)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -24,10 +24,13 @@ import threading
 import time
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from emorec_ros.nodes.common import lifecycle_status, publish_diagnostics
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 import rclpy
-from rclpy.exceptions import ParameterException
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import InvalidHandle, ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -60,6 +63,8 @@ class ManagedNode(LifecycleNode):
 
     #: The node's default name (subclasses set it).
     NAME = ''
+    #: Whether the node reports on /diagnostics (once a second, from the start, in every state).
+    DIAGNOSTICS = False
 
     def __init__(self, **kwargs) -> None:
         super().__init__(self.NAME, **kwargs)
@@ -72,6 +77,20 @@ class ManagedNode(LifecycleNode):
                 description='configure and activate at start (read-only)', read_only=True)).value
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._parameters_set)
+        if self.DIAGNOSTICS:
+            self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+            self.create_timer(1.0, self._publish_diagnostics,
+                              callback_group=MutuallyExclusiveCallbackGroup())
+
+    # --- diagnostics -------------------------------------------------------------------------
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """Return the node's status while it is active."""
+        raise NotImplementedError
+
+    def _publish_diagnostics(self) -> None:
+        state = self.state
+        status = self.diagnostic_status() if state == 'active' else lifecycle_status(self, state)
+        publish_diagnostics(self, self._diagnostics, status)
 
     # --- parameters ------------------------------------------------------------------------
     def declare(self, name: str, default: Any, description: str, low: float | None = None,
@@ -230,7 +249,7 @@ class ManagedNode(LifecycleNode):
 def run_node(node_class: type[ManagedNode], args: list[str] | None = None,
              threads: int = 2) -> int:
     """
-    Run a node until SIGINT or SIGTERM; return the process exit status.
+    Run a node until SIGINT or SIGTERM, then end the process with its exit status.
 
     rclpy's own signal handlers are off: they would shut the context down at once, so a pending
     service call could not be answered. Here a signal only sets an event; the node then shuts
@@ -245,7 +264,7 @@ def run_node(node_class: type[ManagedNode], args: list[str] | None = None,
             node = node_class()
         except (ParameterException, ParameterError) as e:
             rclpy.logging.get_logger(node_class.NAME).fatal(f'bad parameter: {e}')
-            return 1
+            return 1  # nothing heavy is loaded yet: a normal exit
         executor = MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
         spinner = threading.Thread(target=_spin, args=(executor,), daemon=True)
@@ -255,6 +274,8 @@ def run_node(node_class: type[ManagedNode], args: list[str] | None = None,
             threading.Thread(target=_autostart, args=(node, stop, failed), daemon=True).start()
         while not stop.wait(0.05) and spinner.is_alive():
             pass
+        for signum in (signal.SIGINT, signal.SIGTERM):  # launch repeats its SIGINT: one is enough
+            signal.signal(signum, signal.SIG_IGN)
         started = time.monotonic()
         if not node.stop():
             node.get_logger().warning('still starting up: exiting without waiting for it')
@@ -263,10 +284,16 @@ def run_node(node_class: type[ManagedNode], args: list[str] | None = None,
         executor.shutdown(timeout_sec=max(0.1, STOP_WAIT_S - (time.monotonic() - started)))
         # A thread still inside the executor when the process exits aborts it (C++ terminate).
         spinner.join(timeout=max(0.1, STOP_WAIT_S - (time.monotonic() - started)))
-        node.destroy_node()
-        return 1 if failed.is_set() else 0
+        if not spinner.is_alive():  # else the process ends with the node still in use
+            node.destroy_node()
+        status = 1 if failed.is_set() else 0
     finally:
         rclpy.try_shutdown()
+    # Everything is shut down; the interpreter's own teardown of MediaPipe, LiteRT and numba
+    # would take another second.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _autostart(node: ManagedNode, stop: threading.Event, failed: threading.Event) -> None:
@@ -283,5 +310,5 @@ def _autostart(node: ManagedNode, stop: threading.Event, failed: threading.Event
 def _spin(executor: MultiThreadedExecutor) -> None:
     try:
         executor.spin()
-    except ExternalShutdownException:
+    except (ExternalShutdownException, InvalidHandle):  # the node is being destroyed: done
         pass
