@@ -62,7 +62,7 @@ class Recorder(Node):
         self.create_subscription(
             GestureEmotion, 'gesture_emotion', self._keep(self.gestures), QoSProfile(depth=100)
         )
-        self.create_subscription(Image, 'face_debug_image', self._on_frame,
+        self.create_subscription(Image, 'face_emotion/face_debug_image', self._on_frame,
                                  QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT))
         self.record_client = self.create_client(RecordTemplate, '/gesture_emotion/record_template')
 

@@ -41,6 +41,7 @@ class VideoSourceNode(ManagedNode):
                      read_only=True)
         self.declare('frame_id', 'camera', 'frame_id of the published images')
         self.source: FrameSource | None = None
+        self.source_fps = 0.0  # of the last source opened
         self.finished = False
         self.published = 0
         self._lock = threading.RLock()  # a frame being published vs stop() from another thread
@@ -65,6 +66,7 @@ class VideoSourceNode(ManagedNode):
             self.get_logger().fatal(str(e))
             raise StartupError(str(e)) from e
         self.finished = False
+        self.source_fps = self.source.fps
         self.get_logger().info(f'publishing {source} at {self.rate:.2f} fps'
                                f'{" in a loop" if self.source.loop else ""} from frame '
                                f'{self.source.start_frame}')
@@ -72,7 +74,7 @@ class VideoSourceNode(ManagedNode):
     @property
     def rate(self) -> float:
         """Return the frames per second published."""
-        return self._value('rate') or self.source.fps
+        return self._value('rate') or self.source_fps
 
     def activate(self) -> None:
         """Publish frames."""
