@@ -15,7 +15,8 @@ help:
 	@echo 'make setup      create .venv and build the package (fast when nothing changed)'
 	@echo 'make test       run the tests (PYTEST_ARGS=...)'
 	@echo 'make demo       run the demo (DEMO_ARGS=...)'
-	@echo 'make bench      face accuracy, face and gesture pipeline benchmarks on DATA=$(DATA)'
+	@echo 'make bench      face accuracy, face and gesture pipeline benchmarks on DATA=$(DATA),'
+	@echo '                node start-up and shutdown times'
 	@echo 'make clean      remove build/ install/ log/'
 	@echo 'make distclean  clean, and remove .venv'
 
@@ -32,6 +33,7 @@ bench: setup
 	bash tools/in_env.sh python bench/face_accuracy.py --data $(DATA)
 	bash tools/in_env.sh python bench/face_pipeline.py --data $(DATA) $(BENCH_ARGS)
 	bash tools/in_env.sh python bench/gesture_pipeline.py --data $(DATA)
+	bash tools/in_env.sh python bench/node_lifecycle.py
 
 clean:
 	rm -rf build install log .pytest_cache
