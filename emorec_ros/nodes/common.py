@@ -42,6 +42,28 @@ def check_transport(value: str) -> str | None:
     return None if value in IMAGE_TRANSPORTS else f"use one of {', '.join(IMAGE_TRANSPORTS)}"
 
 
+def declare_image_parameters(node, warn_ms: float, timed: str) -> str:
+    """
+    Declare the parameters of a node that reads images; return its image transport.
+
+    ``node`` is a ManagedNode; ``timed`` says what the diagnostics thresholds time, e.g.
+    'processing time'.
+    """
+    transport = node.declare(
+        'image_transport', 'raw', "'raw': sensor_msgs/Image on image; 'compressed': "
+        'sensor_msgs/CompressedImage (jpeg, png) on <image>/compressed', read_only=True,
+        check=check_transport)
+    node.declare('max_image_pixels', 4096 * 4096,
+                 'larger images are rejected (guards memory and time)', 1, 1 << 28)
+    node.declare('diagnostics_warn_ms', warn_ms,
+                 f'{timed} (p95, ms) above which diagnostics warn', 0.0, 10000.0)
+    node.declare('diagnostics_error_ms', 100.0,
+                 f'{timed} (p95, ms) above which diagnostics report an error', 0.0, 10000.0)
+    node.declare('diagnostics_stale_s', 5.0,
+                 'seconds without an image before diagnostics warn', 0.0, 3600.0)
+    return transport
+
+
 def subscribe_images(node: Node, transport: str,
                      callback: Callable[[Image | CompressedImage], None], stats: ProcessingStats,
                      callback_group: CallbackGroup | None = None) -> Subscription:

@@ -23,8 +23,8 @@ from emorec_ros.face.pipeline import FaceEmotionPipeline, FaceEmotionResult
 from emorec_ros.face.track import FaceTracker
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotion, FaceEmotionArray
-from emorec_ros.nodes.common import (check_diagnostics_thresholds, check_transport,
-                                     DEBUG_IMAGE_QOS, diagnostic_status, package_file,
+from emorec_ros.nodes.common import (check_diagnostics_thresholds, DEBUG_IMAGE_QOS,
+                                     declare_image_parameters, diagnostic_status, package_file,
                                      read_image, record_processed, subscribe_images)
 from emorec_ros.nodes.managed import ManagedNode, run_node, StartupError
 from emorec_ros.stats import ProcessingStats
@@ -49,10 +49,6 @@ class FaceEmotionNode(ManagedNode):
         self.model_path = self.declare(
             'model_path', '', "emotion model (.tflite with its .json card beside it); '' = the "
             f'packaged {DEFAULT_MODEL}', read_only=True)
-        self.transport = self.declare(
-            'image_transport', 'raw', "'raw': sensor_msgs/Image on image; 'compressed': "
-            'sensor_msgs/CompressedImage (jpeg, png) on <image>/compressed', read_only=True,
-            check=check_transport)
         self.declare('detection_confidence', 0.5, 'minimum face detector confidence', 0.0, 1.0)
         self.declare('face_margin', 0.2, 'extra border around a face box in the crop handed to '
                      'the classifier, as a share of the box size', 0.0, 1.0)
@@ -66,15 +62,7 @@ class FaceEmotionNode(ManagedNode):
                      'track', 0.01, 1.0)
         self.declare('track_max_missed', 5, 'images a face may go unseen before its track ends '
                      'and its id is retired', 0, 1000)
-        self.declare('max_image_pixels', 4096 * 4096,
-                     'larger images are rejected (guards memory and time)', 1, 1 << 28)
-        self.declare('diagnostics_warn_ms', 30.0,
-                     'processing time (p95, ms) above which diagnostics warn', 0.0, 10000.0)
-        self.declare('diagnostics_error_ms', 100.0,
-                     'processing time (p95, ms) above which diagnostics report an error',
-                     0.0, 10000.0)
-        self.declare('diagnostics_stale_s', 5.0,
-                     'seconds without an image before diagnostics warn', 0.0, 3600.0)
+        self.transport = declare_image_parameters(self, 30.0, 'processing time')
         self.pipeline: FaceEmotionPipeline | None = None
         self._processing = threading.Lock()  # one image at a time; the pipeline outlives none
         self.stats = ProcessingStats()
@@ -84,9 +72,6 @@ class FaceEmotionNode(ManagedNode):
                                                                DEBUG_IMAGE_QOS)
         self._subscription = None
         self.declared_all()
-
-    def _value(self, name: str) -> Any:
-        return self.get_parameter(name).value
 
     # --- lifecycle -------------------------------------------------------------------------
     def configure(self) -> None:
@@ -100,7 +85,7 @@ class FaceEmotionNode(ManagedNode):
                 'model trained with `python -m emorec_ros.cli.train_face` or reinstall the '
                 'package.')
             raise StartupError(str(e)) from e
-        v = self._value
+        v = self.value
         try:
             detector = make_detector(self.detector_name, v('detection_confidence'))
         except (ValueError, RuntimeError) as e:
@@ -136,7 +121,7 @@ class FaceEmotionNode(ManagedNode):
 
     # --- parameters ------------------------------------------------------------------------
     def check_parameters(self, values: dict[str, Any]) -> str | None:
-        return check_diagnostics_thresholds(values, self._value)
+        return check_diagnostics_thresholds(values, self.value)
 
     def apply_parameters(self, values: dict[str, Any]) -> None:
         with self._processing:
@@ -162,7 +147,7 @@ class FaceEmotionNode(ManagedNode):
     # --- images ----------------------------------------------------------------------------
     def on_image(self, msg: Image | CompressedImage) -> None:
         start = time.perf_counter()
-        bgr = read_image(self, msg, self._value('max_image_pixels'), self.stats)
+        bgr = read_image(self, msg, self.value('max_image_pixels'), self.stats)
         if bgr is None:
             return
         with self._processing:
@@ -188,7 +173,7 @@ class FaceEmotionNode(ManagedNode):
             scores=[float(s) for s in face.scores])
 
     def diagnostic_status(self) -> DiagnosticStatus:
-        v = self._value
+        v = self.value
         return diagnostic_status(self, self.stats.snapshot(), v('diagnostics_warn_ms'),
                                  v('diagnostics_error_ms'), v('diagnostics_stale_s'),
                                  {'faces classified': str(self.faces_seen)})

@@ -36,9 +36,9 @@ from emorec_ros.gesture.template import Template, validate_id, validate_label
 from emorec_ros.gesture.window import NS, PersonWindow, Recording
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import GestureEmotion
-from emorec_ros.nodes.common import (check_diagnostics_thresholds, check_transport,
-                                     DEBUG_IMAGE_QOS, diagnostic_status,
-                                     read_image, record_processed, subscribe_images)
+from emorec_ros.nodes.common import (check_diagnostics_thresholds, DEBUG_IMAGE_QOS,
+                                     declare_image_parameters, diagnostic_status, read_image,
+                                     record_processed, subscribe_images)
 from emorec_ros.nodes.managed import ManagedNode, run_node, StartupError
 from emorec_ros.srv import DeleteTemplate, ListTemplates, RecordTemplate
 from emorec_ros.stats import ProcessingStats
@@ -68,10 +68,6 @@ class GestureEmotionNode(ManagedNode):
         template_dir = self.declare('template_dir', '', "gesture template folder; '' = "
                                     '$ROS_HOME/emorec/templates (~/.ros/emorec/templates)',
                                     read_only=True)
-        self.transport = self.declare(
-            'image_transport', 'raw', "'raw': sensor_msgs/Image on image; 'compressed': "
-            'sensor_msgs/CompressedImage (jpeg, png) on <image>/compressed', read_only=True,
-            check=check_transport)
         self.declare('window_s', WINDOW_S, 'seconds of motion classified at a time', 0.5, 10.0)
         self.declare('publish_rate', 4.0, 'most gesture_emotion messages per second', 0.1, 30.0)
         self.declare('person_lost_s', 1.0, 'seconds without a skeleton after which the person '
@@ -83,18 +79,11 @@ class GestureEmotionNode(ManagedNode):
                      0.0, 1.0)
         self.declare('pose_tracking_confidence', 0.5, 'MediaPipe pose tracking confidence',
                      0.0, 1.0)
-        self.declare('max_image_pixels', 4096 * 4096,
-                     'larger images are rejected (guards memory and time)', 1, 1 << 28)
-        self.declare('diagnostics_warn_ms', 33.0,
-                     'pose time per image (p95, ms) above which diagnostics warn', 0.0, 10000.0)
-        self.declare('diagnostics_error_ms', 100.0, 'pose time per image (p95, ms) above which '
-                     'diagnostics report an error', 0.0, 10000.0)
-        self.declare('diagnostics_stale_s', 5.0,
-                     'seconds without an image before diagnostics warn', 0.0, 3600.0)
+        self.transport = declare_image_parameters(self, 33.0, 'pose time per image')
 
         self.store = TemplateStore(Path(template_dir) if template_dir else default_directory())
         self.pose: PoseEstimator | None = None
-        self.window = PersonWindow(self._value('window_s'), self._value('person_lost_s'))
+        self.window = PersonWindow(self.value('window_s'), self.value('person_lost_s'))
         self.stats = ProcessingStats()
         self._lock = threading.Lock()             # window, recording, classifier, last result
         self._processing = threading.Lock()       # one image through the pose estimator
@@ -126,9 +115,6 @@ class GestureEmotionNode(ManagedNode):
                                 callback_group=service_group)
         self.declared_all()
 
-    def _value(self, name: str) -> Any:
-        return self.get_parameter(name).value
-
     # --- lifecycle -------------------------------------------------------------------------
     def configure(self) -> None:
         """Check the template folder, load MediaPipe and the templates, compile the DTW."""
@@ -152,8 +138,8 @@ class GestureEmotionNode(ManagedNode):
 
     def _make_pose(self) -> PoseEstimator:
         return PoseEstimator(video=True,
-                             min_detection_confidence=self._value('pose_detection_confidence'),
-                             min_tracking_confidence=self._value('pose_tracking_confidence'))
+                             min_detection_confidence=self.value('pose_detection_confidence'),
+                             min_tracking_confidence=self.value('pose_tracking_confidence'))
 
     def activate(self) -> None:
         """Subscribe to images; classify on a timer."""
@@ -162,7 +148,7 @@ class GestureEmotionNode(ManagedNode):
         self._start_classifying()
 
     def _start_classifying(self) -> None:
-        self._classify_timer = self.create_timer(1.0 / self._value('publish_rate'),
+        self._classify_timer = self.create_timer(1.0 / self.value('publish_rate'),
                                                  self.classify_window,
                                                  callback_group=self.timer_group)
 
@@ -205,7 +191,7 @@ class GestureEmotionNode(ManagedNode):
 
     # --- parameters ------------------------------------------------------------------------
     def check_parameters(self, values: dict[str, Any]) -> str | None:
-        return check_diagnostics_thresholds(values, self._value)
+        return check_diagnostics_thresholds(values, self.value)
 
     def apply_parameters(self, values: dict[str, Any]) -> None:
         with self._lock:
@@ -229,7 +215,7 @@ class GestureEmotionNode(ManagedNode):
         """Reload the store and fit a classifier; return the skipped templates and why."""
         templates, skipped = self.store.load()
         unused = {f.template_id or f.name: f.reason for f in skipped}
-        classifier = GestureClassifier(window_s=self._value('window_s'))
+        classifier = GestureClassifier(window_s=self.value('window_s'))
         unused.update(dict(classifier.fit(templates)))
         for key, reason in unused.items():
             self.get_logger().warning(f'template {key} not used: {reason}')
@@ -284,7 +270,7 @@ class GestureEmotionNode(ManagedNode):
         if not stamp.nanoseconds:
             stamp = now
         ahead = (stamp - now).nanoseconds / NS
-        if ahead > self._value('max_stamp_ahead_s'):
+        if ahead > self.value('max_stamp_ahead_s'):
             self.stats.reject()
             self.get_logger().warning(
                 f'image stamped {ahead:.3f} s ahead of the clock: skipped',
@@ -292,7 +278,7 @@ class GestureEmotionNode(ManagedNode):
             return
         if stamp.nanoseconds == self._last_stamp_ns:
             return  # the same image again (a publisher that repeats what may have been lost)
-        bgr = read_image(self, msg, self._value('max_image_pixels'), self.stats)
+        bgr = read_image(self, msg, self.value('max_image_pixels'), self.stats)
         if bgr is None:
             return
         with self._processing:
@@ -365,7 +351,7 @@ class GestureEmotionNode(ManagedNode):
             label = validate_label(request.label)
         except ValueError as e:
             return fail(str(e))
-        duration, longest = float(request.duration), self._value('max_record_duration')
+        duration, longest = float(request.duration), self.value('max_record_duration')
         if not (math.isfinite(duration) and 0 < duration <= longest):
             return fail(f'duration must be > 0 and <= max_record_duration ({longest:g} s), '
                         f'got {duration:g}')
@@ -455,7 +441,7 @@ class GestureEmotionNode(ManagedNode):
 
     # --- diagnostics -----------------------------------------------------------------------
     def diagnostic_status(self) -> DiagnosticStatus:
-        v = self._value
+        v = self.value
         with self._lock:
             classifier = self._classifier
             extra = {'labels': ', '.join(classifier.labels) if classifier else 'loading',

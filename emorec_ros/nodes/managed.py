@@ -129,6 +129,10 @@ class ManagedNode(LifecycleNode):
             raise ParameterError(reason)
         self._declared = True
 
+    def value(self, name: str) -> Any:
+        """Return a parameter's current value."""
+        return self.get_parameter(name).value
+
     def check_parameters(self, values: dict[str, Any]) -> str | None:
         """Return why these new values (name -> value) cannot go together, or None."""
         return None

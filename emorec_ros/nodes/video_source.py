@@ -52,16 +52,13 @@ class VideoSourceNode(ManagedNode):
         self.timer = None
         self.declared_all()
 
-    def _value(self, name: str) -> Any:
-        return self.get_parameter(name).value
-
     def configure(self) -> None:
         """Open the source."""
-        source = self._value('source') or str(package_file(DEMO_CLIP))
+        source = self.value('source') or str(package_file(DEMO_CLIP))
         try:
-            self.source = FrameSource(source, start_frame=self._value('start_frame'),
-                                      end_frame=self._value('end_frame'),
-                                      loop=self._value('loop'))
+            self.source = FrameSource(source, start_frame=self.value('start_frame'),
+                                      end_frame=self.value('end_frame'),
+                                      loop=self.value('loop'))
         except SourceError as e:
             self.get_logger().fatal(str(e))
             raise StartupError(str(e)) from e
@@ -74,7 +71,7 @@ class VideoSourceNode(ManagedNode):
     @property
     def rate(self) -> float:
         """Return the frames per second published."""
-        return self._value('rate') or self.source_fps
+        return self.value('rate') or self.source_fps
 
     def activate(self) -> None:
         """Publish frames."""
@@ -117,7 +114,7 @@ class VideoSourceNode(ManagedNode):
                 return
             _, bgr = frame
             header = Header(stamp=self.get_clock().now().to_msg(),
-                            frame_id=self._value('frame_id'))
+                            frame_id=self.value('frame_id'))
             self.image_publisher.publish(bgr_to_image(bgr, header))
             self.info_publisher.publish(
                 CameraInfo(header=header, height=bgr.shape[0], width=bgr.shape[1]))
