@@ -41,7 +41,7 @@ Check = Callable[[Any], 'str | None']
 
 #: Seconds that shutdown waits for a running transition (e.g. the gesture node's warm-up) before
 #: the process exits without it; with the rest this keeps a stop under two seconds.
-STOP_WAIT_S = 1.2
+STOP_WAIT_S = 0.5
 
 
 class StartupError(RuntimeError):
