@@ -80,13 +80,23 @@ def ros_context():
 
 
 @pytest.fixture()
-def probe(ros_context):
-    """Yield a node of the test's own, spun in a background thread."""
+def probe():
+    """
+    Yield a node of the test's own, spun in a background thread.
+
+    Each test's node has a DDS participant of its own: a participant's shared-memory segment
+    (512 kB) holds one or two test images, and a node stopped by an earlier test while it held
+    one of them could leave it taken, so that later images fell back to lossy UDP.
+    """
+    import rclpy
+    from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
-    node = Node(f'test_probe_{os.getpid()}_{next(_probe_ids)}')
-    executor = SingleThreadedExecutor()
+    context = Context()
+    rclpy.init(context=context)
+    node = Node(f'test_probe_{os.getpid()}_{next(_probe_ids)}', context=context)
+    executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
@@ -94,6 +104,7 @@ def probe(ros_context):
     executor.shutdown()
     node.destroy_node()
     thread.join(timeout=5)
+    rclpy.try_shutdown(context=context)
 
 
 _probe_ids = itertools.count()
