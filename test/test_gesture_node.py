@@ -305,16 +305,16 @@ def test_bursts_of_calls_are_all_answered(graph):
     assert sum('already in progress' in a.message for a in answers) >= 45
     assert not any(a.success for a in answers)
     print(f'50 concurrent record calls answered in {time.monotonic() - started:.1f} s')
-    started = time.monotonic()
-    futures = [graph.list.call_async(ListTemplates.Request()) if i % 2 else
-               graph.delete.call_async(DeleteTemplate.Request(template_id=f'missing{i}'))
-               for i in range(10)]
-    clients = [graph.probe.create_client(ListTemplates, f'{NODE}/list_templates',
-                                         qos_profile=CALLER_QOS) for _ in range(19)]
-    for client in clients:
+    deletes = [graph.probe.create_client(DeleteTemplate, f'{NODE}/delete_template',
+                                         qos_profile=CALLER_QOS) for _ in range(10)]
+    lists = [graph.probe.create_client(ListTemplates, f'{NODE}/list_templates',
+                                       qos_profile=CALLER_QOS) for _ in range(10)]
+    for client in deletes + lists:
         assert client.wait_for_service(timeout_sec=10.0)
-    futures += [client.call_async(ListTemplates.Request()) for client in clients
-                for _ in range(10)]
+    started = time.monotonic()
+    futures = [request for d, li in zip(deletes, lists) for _ in range(10) for request in (
+        d.call_async(DeleteTemplate.Request(template_id='missing')),
+        li.call_async(ListTemplates.Request()))]
     assert graph.wait(lambda: all(f.done() for f in futures), 60.0), \
         f'{sum(f.done() for f in futures)} of {len(futures)} list/delete calls answered'
     print(f'{len(futures)} list/delete calls answered in {time.monotonic() - started:.1f} s')
