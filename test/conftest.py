@@ -102,8 +102,8 @@ def probe():
     thread.start()
     yield node
     executor.shutdown()
+    thread.join(timeout=5)  # before the node goes: the spin thread may still be waiting on it
     node.destroy_node()
-    thread.join(timeout=5)
     rclpy.try_shutdown(context=context)
 
 
