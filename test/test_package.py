@@ -17,7 +17,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The executables that CMakeLists.txt installs into lib/emorec_ros (``ros2 run`` finds them).
-EXECUTABLES = ('video_source', 'face_emotion_node', 'gesture_emotion_node')
+EXECUTABLES = ('video_source', 'face_emotion_node', 'gesture_emotion_node', 'body_pose_node',
+               'motion_player')
 
 #: SPDX identifier -> SHA-256 of its standard licence text, as the licence's publisher has it
 #: (https://www.apache.org/licenses/LICENSE-2.0.txt).
