@@ -55,13 +55,23 @@ def declare_image_parameters(node, warn_ms: float, timed: str) -> str:
         check=check_transport)
     node.declare('max_image_pixels', 4096 * 4096,
                  'larger images are rejected (guards memory and time)', 1, 1 << 28)
+    declare_diagnostics_parameters(node, warn_ms, timed, 'an image')
+    return transport
+
+
+def declare_diagnostics_parameters(node, warn_ms: float, timed: str, one_input: str) -> None:
+    """
+    Declare the diagnostics thresholds of a ManagedNode.
+
+    ``timed`` says what the time thresholds time; ``one_input`` names one input of the node ('an
+    image', 'a skeleton message'): diagnostics warn after diagnostics_stale_s without one.
+    """
     node.declare('diagnostics_warn_ms', warn_ms,
                  f'{timed} (p95, ms) above which diagnostics warn', 0.0, 10000.0)
     node.declare('diagnostics_error_ms', 100.0,
                  f'{timed} (p95, ms) above which diagnostics report an error', 0.0, 10000.0)
     node.declare('diagnostics_stale_s', 5.0,
-                 'seconds without an image before diagnostics warn', 0.0, 3600.0)
-    return transport
+                 f'seconds without {one_input} before diagnostics warn', 0.0, 3600.0)
 
 
 def subscribe_images(node: Node, transport: str,
@@ -142,18 +152,20 @@ def package_file(relative: str) -> Path:
 
 
 def diagnostic_status(node: Node, stats: StatsSnapshot, warn_ms: float, error_ms: float,
-                      stale_s: float, extra: dict[str, str] | None = None) -> DiagnosticStatus:
+                      stale_s: float, extra: dict[str, str] | None = None,
+                      inputs: str = 'images') -> DiagnosticStatus:
     """
-    Say OK, WARN or ERROR from processing time (p95, ms) and from how long no image came.
+    Say OK, WARN or ERROR from processing time (p95, ms) and from how long no input came.
 
     The status is named after the node's full name, so two cameras' nodes never share one.
+    ``inputs`` names what the node processes, in the plural ('images', 'skeleton messages').
     """
     name = node.get_fully_qualified_name()
     status = DiagnosticStatus(name=f'{PACKAGE}: {name}', hardware_id=name)
     p95 = stats.processing_ms_p95
     if stats.seconds_since_last > stale_s:
         status.level = DiagnosticStatus.WARN
-        status.message = f'no image processed for {stale_s:g} s'
+        status.message = f'no {inputs} processed for {stale_s:g} s'
     elif p95 > error_ms:
         status.level, status.message = DiagnosticStatus.ERROR, f'processing p95 {p95:.1f} ms'
     elif p95 > warn_ms:
@@ -166,9 +178,9 @@ def diagnostic_status(node: Node, stats: StatsSnapshot, warn_ms: float, error_ms
         'processing p95 (ms)': f'{p95:.1f}',
         'latency p50 (ms)': f'{stats.latency_ms_p50:.1f}',
         'latency p95 (ms)': f'{stats.latency_ms_p95:.1f}',
-        'images processed': str(stats.processed),
-        'images rejected': str(stats.rejected),
-        'images lost': str(stats.lost),
+        f'{inputs} processed': str(stats.processed),
+        f'{inputs} rejected': str(stats.rejected),
+        f'{inputs} lost': str(stats.lost),
         **(extra or {}),
     }
     status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
