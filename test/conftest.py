@@ -60,6 +60,32 @@ def pexels_frame() -> Callable[[int], np.ndarray]:
 
 
 @pytest.fixture(scope='session')
+def pexels_skeletons() -> list:
+    """
+    Return the skeleton (or None) that MediaPipe Pose finds in each frame of the Pexels clip.
+
+    emorec_ros.gesture.pose.PoseEstimator in video mode, over the 472 frames in order: 2-D
+    Skeletons in pixels of the 640x360 frames, as body_pose publishes them.
+    """
+    from emorec_ros.gesture.pose import PoseEstimator
+
+    estimator = PoseEstimator(video=True)
+    capture = cv2.VideoCapture(str(MEDIA_DIR / 'WolfgangLanger_Pexels.mp4'))
+    skeletons = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            skeletons.append(estimator.estimate(frame))
+    finally:
+        capture.release()
+        estimator.close()
+    assert len(skeletons) == 472, f'read {len(skeletons)} frames of the Pexels clip'
+    return skeletons
+
+
+@pytest.fixture(scope='session')
 def astronaut_bgr() -> np.ndarray:
     """media/astronaut.png (512x512 BGR, public domain): one face, near (178, 83), 95 px wide."""
     image = cv2.imread(str(MEDIA_DIR / 'astronaut.png'))
