@@ -29,17 +29,20 @@ RVIZ = ROOT / 'config' / 'emorec.rviz'
 REQUIRED_ARGUMENTS = {
     'namespace', 'use_sim_time', 'autostart', 'image', 'camera_info', 'params_file',
     'template_dir', 'fastdds_transports', 'video', 'video_file', 'loop', 'face', 'gesture',
-    'rviz'}
+    'pose', 'skeletons', 'motion', 'motion_clips', 'motion_filter', 'rviz'}
 #: Node name -> (executable, module, class).
 NODES = {
     'face_emotion': ('face_emotion_node', 'emorec_ros.nodes.face_emotion', 'FaceEmotionNode'),
     'gesture_emotion': ('gesture_emotion_node', 'emorec_ros.nodes.gesture_emotion',
                         'GestureEmotionNode'),
     'video_source': ('video_source', 'emorec_ros.nodes.video_source', 'VideoSourceNode'),
+    'body_pose': ('body_pose_node', 'emorec_ros.nodes.body_pose', 'BodyPoseNode'),
+    'motion_player': ('motion_player', 'emorec_ros.nodes.motion_player', 'MotionPlayerNode'),
 }
 #: The debug images, relative to the namespace (as config/emorec.rviz names them).
 DEBUG_IMAGES = {'face_emotion': 'face_emotion/face_debug_image',
-                'gesture_emotion': 'gesture_emotion/gesture_debug_image'}
+                'body_pose': 'body_pose/pose_debug_image',
+                'motion_player': 'motion_player/debug_image'}
 
 
 # --- without launch: the sources --------------------------------------------------------------
@@ -297,12 +300,15 @@ def test_launch_descriptions_declare_the_arguments():
 
 def test_main_launch_defaults(walk):
     graph = walk(MAIN, {})
-    assert set(graph.nodes) == {'/face_emotion', '/gesture_emotion'}
+    assert set(graph.nodes) == {'/face_emotion', '/body_pose', '/gesture_emotion'}
     for name in graph.nodes:
         parameters = graph.parameters(name)
         assert parameters['autostart'] is True and parameters['use_sim_time'] is False
-        assert graph.remappings(name) == {'image': 'camera/image_raw'}
         assert graph.nodes[name]['environment']['FASTDDS_BUILTIN_TRANSPORTS'] == 'LARGE_DATA'
+    assert graph.remappings('/face_emotion') == {'image': 'camera/image_raw'}
+    assert graph.remappings('/body_pose') == {'image': 'camera/image_raw',
+                                              'skeletons': 'skeletons'}
+    assert graph.remappings('/gesture_emotion') == {'skeletons': 'skeletons'}
     assert graph.parameters('/gesture_emotion')['template_dir'] == ''  # the file's value
     # Scoped: a launch file that includes this one keeps its own environment.
     assert 'FASTDDS_BUILTIN_TRANSPORTS' not in os.environ
@@ -314,8 +320,8 @@ def test_main_launch_in_a_namespace(walk, monkeypatch):
                         'autostart': 'false', 'use_sim_time': 'true',
                         'template_dir': '/data/templates'})
     assert set(graph.nodes) == {'/cam2/rviz2', '/cam2/video_source', '/cam2/face_emotion',
-                                '/cam2/gesture_emotion'}
-    for name in ('/cam2/video_source', '/cam2/face_emotion', '/cam2/gesture_emotion'):
+                                '/cam2/body_pose', '/cam2/gesture_emotion'}
+    for name in set(graph.nodes) - {'/cam2/rviz2'}:
         parameters = graph.parameters(name)
         assert parameters['autostart'] is False and parameters['use_sim_time'] is True
         assert graph.nodes[name]['environment']['FASTDDS_BUILTIN_TRANSPORTS'] == 'UDPv4'
@@ -324,10 +330,23 @@ def test_main_launch_in_a_namespace(walk, monkeypatch):
                                                       'camera_info': 'camera/camera_info'}
 
 
+def test_main_launch_with_motion_capture_or_another_pose_source(walk):
+    graph = walk(MAIN, {'motion': 'true', 'video': 'true', 'motion_clips': '/a.bvh, /clips',
+                        'motion_filter': '*_walk_*'})
+    assert set(graph.nodes) == {'/motion_player', '/gesture_emotion'}  # no images, no faces
+    player = graph.parameters('/motion_player')
+    assert player['clips'] == ['/a.bvh', '/clips'] and player['clip_filter'] == '*_walk_*'
+    assert player['loop'] is True
+    assert graph.remappings('/motion_player') == {'skeletons': 'skeletons'}
+    graph = walk(MAIN, {'pose': 'false', 'skeletons': '/people/skeletons'})
+    assert set(graph.nodes) == {'/face_emotion', '/gesture_emotion'}
+    assert graph.remappings('/gesture_emotion') == {'skeletons': '/people/skeletons'}
+
+
 def test_two_cameras(walk):
     graph = walk(TWO_CAMERAS, {'video': 'true', 'cam2_image': '/rear/image_raw'})
     assert set(graph.nodes) == {f'/{camera}/{name}' for camera in ('cam1', 'cam2')
-                                for name in NODES}
+                                for name in NODES if name != 'motion_player'}
     assert graph.remappings('/cam1/face_emotion') == {'image': 'camera/image_raw'}
     assert graph.remappings('/cam2/face_emotion') == {'image': '/rear/image_raw'}
     assert graph.remappings('/cam2/video_source')['image'] == '/rear/image_raw'
