@@ -44,6 +44,22 @@ class BvhError(ValueError):
     """The text is not a BVH file this parser understands."""
 
 
+def joint_map_with(entries: list[str], base: dict[str, str] = BANDAI_JOINTS) -> dict[str, str]:
+    """
+    Return ``base`` with the joints that ``entries`` ('<our joint>=<BVH joint>') name replaced.
+
+    Raises BvhError for an entry that is not of that form or names a joint not in JOINTS.
+    """
+    joint_map = dict(base)
+    for entry in entries:
+        ours, sep, theirs = (part.strip() for part in entry.partition('='))
+        if not sep or not theirs or ours not in JOINTS:
+            raise BvhError(f'joint map entry {entry!r}: use <joint>=<BVH joint name>, <joint> '
+                           f'one of {", ".join(JOINTS)}')
+        joint_map[ours] = theirs
+    return joint_map
+
+
 @dataclass(frozen=True)
 class BvhJoint:
     """One joint of the hierarchy; ``parent`` indexes ``BvhMotion.joints`` (-1 for the root)."""
@@ -111,11 +127,14 @@ class BvhMotion:
         The positions are in world axes, of the joints ``joint_map`` names for each Skeleton
         joint.
         """
-        missing = sorted(set(JOINTS) - set(joint_map))
-        unknown = sorted({joint_map[j] for j in JOINTS if j in joint_map}
-                         - set(self.joint_names))
-        if missing or unknown:
-            raise BvhError(f'joint map lacks {missing} / names joints not in the file: {unknown}')
+        missing = [j for j in JOINTS if j not in joint_map]
+        if missing:
+            raise BvhError(f'the joint map lacks {", ".join(missing)}')
+        absent = [j for j in JOINTS if joint_map[j] not in self.joint_names]
+        if absent:
+            raise BvhError(
+                'lacks the joints ' + ', '.join(joint_map[j] for j in absent) + ' that the joint '
+                f'map names for {", ".join(absent)} (its joints: {", ".join(self.joint_names)})')
         index = [self.joint_names.index(joint_map[j]) for j in JOINTS]
         return self.global_positions()[:, index] * metres_per_unit
 
