@@ -12,6 +12,7 @@ from pathlib import Path
 import tarfile
 import threading
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS
 from emorec_ros.msg import SkeletonArray
 from lifecycle_msgs.msg import Transition
@@ -127,9 +128,12 @@ class Player:
     def start(self) -> None:
         """Configure and activate once this process's subscription sees the publisher."""
         assert self.wait(lambda: self.subscription.get_publisher_count() > 0, STARTUP_S)
-        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
-            request = ChangeState.Request(transition=Transition(id=transition))
-            assert self.call(self.change, request).success, self.node.log()
+        self.transition(Transition.TRANSITION_CONFIGURE)
+        self.transition(Transition.TRANSITION_ACTIVATE)
+
+    def transition(self, transition: int) -> None:
+        request = ChangeState.Request(transition=Transition(id=transition))
+        assert self.call(self.change, request).success, self.node.log()
 
     def set_double(self, name: str, value: float) -> None:
         parameter = Parameter(name=name, value=ParameterValue(
@@ -207,26 +211,50 @@ def shoulder_spread(arrays: list[SkeletonArray]) -> float:
                             for a in arrays]))
 
 
-def test_loop_gives_each_play_a_new_person_and_yaw_turns_the_camera(start_node, probe, wait,
-                                                                    tmp_path):
+def test_loop_pause_and_yaw(start_node, probe, wait, tmp_path):
     clip = tmp_path / 'short.bvh'
-    clip.write_text(synthetic_bvh(6, 1 / 30))
+    clip.write_text(synthetic_bvh(10, 1 / 30))
+    statuses: list[DiagnosticStatus] = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: statuses.extend(m.status),
+                              QoSProfile(depth=50))
     player = Player(start_node, probe, wait, clips=[str(clip)], loop=True)
     player.start()
-    assert wait(lambda: len(player.received()) >= 18, 30.0), player.node.log()
+    # Each play of the clip is a new person.
+    assert wait(lambda: len(player.received()) >= 30, 30.0), player.node.log()
     front = player.received()
-    ids = [a.skeletons[0].id for a in front[:18]]
-    assert ids == ['person1'] * 6 + ['person2'] * 6 + ['person3'] * 6
+    ids = [a.skeletons[0].id for a in front[:30]]
+    assert ids == ['person1'] * 10 + ['person2'] * 10 + ['person3'] * 10
     assert wait(lambda: len(player.clips) >= 3, 10.0)
     assert player.clips[:3] == ['short person1', 'short person2', 'short person3']
-    # From the person's side, the shoulders are almost on one line of sight.
-    player.set_double('yaw_deg', 90.0)
+    # Paused, the camera turned to the person's side, and on again: the play goes on from the
+    # frame it paused at, filmed from the side, where the shoulders almost line up.
+    player.transition(Transition.TRANSITION_DEACTIVATE)
+    wait(lambda: False, 0.5)  # what was on its way has come
     count = len(player.received())
-    assert wait(lambda: len(player.received()) >= count + 12, 30.0)
-    side = player.received()[count + 2:]  # a frame or two may have been on their way
+    assert not wait(lambda: len(player.received()) > count, 0.5)  # paused
+    paused_person = player.received()[-1].skeletons[0].id
+    player.set_double('yaw_deg', 90.0)
+    player.transition(Transition.TRANSITION_ACTIVATE)
+    assert wait(lambda: len(player.received()) >= count + 20, 30.0)
+    side = player.received()[count:]
     assert shoulder_spread(side) < 0.2 * shoulder_spread(front), (shoulder_spread(side),
                                                                   shoulder_spread(front))
+    assert shoulder_spread(side[:1]) < 0.2 * shoulder_spread(front)  # at once, mid-play too
+    frames_of_that_play = [a for a in player.received() if a.skeletons[0].id == paused_person]
+    assert len(frames_of_that_play) == 10
     assert 'done' not in player.node.log()
+
+    def playing() -> dict[str, str] | None:
+        for status in list(statuses):
+            values = {v.key: v.value for v in status.values}
+            if status.name == f'emorec_ros: {NODE}' and 'clip' in values:
+                return values
+        return None
+
+    assert wait(lambda: playing() is not None, 10.0)
+    values = playing()
+    assert values['clip'] == 'short' and values['person'].startswith('person')
+    assert values['target rate (Hz)'] == '30.0' and int(values['frames published']) > 0
 
 
 def test_bad_clips_are_refused_at_configure_with_the_reason(start_node, tmp_path):
