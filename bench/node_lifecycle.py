@@ -12,8 +12,9 @@ face_emotion, gesture_emotion and video_source are started as the launch file st
    - configured, active: the '[<node>]: configured' and ': active' log lines,
    - diagnostics: its first /diagnostics status,
    - first message: face_emotions for a 480x270 frame of the demo clip published at 15 Hz from
-     the start; a gesture_emotion verdict while frames of the clip are fed at 15 fps (a verdict
-     needs a full window, ~2 s of skeletons); image from video_source.
+     the start; a gesture_emotion verdict while the skeletons of the clip's frames (MediaPipe's,
+     posed here) are fed at 15 per second (a verdict needs a full window, ~2 s of skeletons);
+     image from video_source.
    Median and max. The gesture node runs with numba's cache cold (NUMBA_CACHE_DIR an empty
    folder) and warm (a folder a cold start has filled).
 2. Shutdown: in steady state (after the first message) SIGINT, and separately SIGTERM: seconds
@@ -61,11 +62,12 @@ from typing import Callable
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
-from emorec_ros.gesture.skeleton import stack
+from emorec_ros.gesture.skeleton import Skeleton, stack
 from emorec_ros.gesture.store import TemplateStore
 from emorec_ros.gesture.template import Template
 from emorec_ros.image import bgr_to_image
-from emorec_ros.msg import FaceEmotionArray, GestureEmotion
+from emorec_ros.msg import FaceEmotionArray, GestureEmotion, SkeletonArray
+from emorec_ros.nodes.skeleton_msgs import skeleton_array
 from emorec_ros.srv import RecordTemplate
 import numpy as np
 import rclpy
@@ -147,19 +149,23 @@ def template_frames(fps: float) -> dict[str, list[list[int]]]:
             for label, part in (('crying', CRYING), ('laughing', LAUGHING))}
 
 
-def build_templates(directory: Path, frames: dict[int, np.ndarray], fps: float) -> None:
-    """Pose the template frames with MediaPipe and save the templates in ``directory``."""
+def posed(frames: list[np.ndarray]) -> list[Skeleton | None]:
+    """Return MediaPipe's skeleton of each frame of a sequence (video mode), None for nobody."""
     from emorec_ros.gesture.pose import PoseEstimator  # mediapipe: only for the gesture node
 
+    pose = PoseEstimator(video=True)
+    try:
+        return [pose.estimate(frame) for frame in frames]
+    finally:
+        pose.close()
+
+
+def build_templates(directory: Path, frames: dict[int, np.ndarray], fps: float) -> None:
+    """Pose the template frames with MediaPipe and save the templates in ``directory``."""
     store = TemplateStore(directory)
     for label, templates in template_frames(fps).items():
         for indices in templates:
-            pose = PoseEstimator(video=True)
-            try:
-                skeletons = [s for s in (pose.estimate(frames[i]) for i in indices)
-                             if s is not None]
-            finally:
-                pose.close()
+            skeletons = [s for s in posed([frames[i] for i in indices]) if s is not None]
             if len(skeletons) < len(indices) * 0.8:
                 raise SystemExit(f'error: a person in only {len(skeletons)} of frames '
                                  f'{indices[0]}-{indices[-1]} of the clip')
@@ -171,7 +177,7 @@ def build_templates(directory: Path, frames: dict[int, np.ndarray], fps: float) 
 # --- this process's node ----------------------------------------------------------------------
 
 class Bench(Node):
-    """Publishes images on ``image`` and notes when the nodes' messages arrive."""
+    """Publishes images and skeletons and notes when the nodes' messages arrive."""
 
     def __init__(self) -> None:
         super().__init__(f'node_lifecycle_bench_{os.getpid()}')
@@ -179,6 +185,7 @@ class Bench(Node):
         self._arrivals: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
         self.images = self.create_publisher(Image, 'image', qos_profile_sensor_data)
         reliable = QoSProfile(depth=100)
+        self.skeletons = self.create_publisher(SkeletonArray, 'skeletons', reliable)
         self.create_subscription(FaceEmotionArray, 'face_emotions',
                                  lambda m: self._arrived('face_emotions', ''), reliable)
         self.create_subscription(GestureEmotion, 'gesture_emotion',
@@ -227,17 +234,18 @@ class Bench(Node):
 
 
 class Feeder:
-    """Publishes images in a loop at RATE, stamped now, while started."""
+    """Publishes messages (images, skeletons) in a loop at RATE, stamped now, while started."""
 
     def __init__(self, bench: Bench) -> None:
         self.bench = bench
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, images: list[Image]) -> None:
+    def start(self, messages: list[Image | SkeletonArray], publisher) -> None:
         self.stop()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(images,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(messages, publisher),
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -246,12 +254,12 @@ class Feeder:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def _run(self, images: list[Image]) -> None:
+    def _run(self, messages: list[Image | SkeletonArray], publisher) -> None:
         sent, start = 0, time.monotonic()
         while not self._stop.is_set():
-            msg = images[sent % len(images)]
+            msg = messages[sent % len(messages)]
             msg.header.stamp = self.bench.get_clock().now().to_msg()
-            self.bench.images.publish(msg)
+            publisher.publish(msg)
             sent += 1
             late = time.monotonic() - (start + sent / RATE)
             if late > 1.0:  # starved of CPU: do not burst to catch up
@@ -439,7 +447,7 @@ class Runner:
     """Starts and stops the nodes; keeps the logs of failing runs."""
 
     def __init__(self, bench: Bench, logs: Path, watch: dict[str, Path],
-                 feed: list[Image], face_image: Image, keep_logs: bool) -> None:
+                 feed: list[SkeletonArray], face_image: Image, keep_logs: bool) -> None:
         self.bench, self.logs, self.watch = bench, logs, watch
         self.feed, self.face_image, self.keep_logs = feed, face_image, keep_logs
         self.feeder = Feeder(bench)
@@ -450,7 +458,7 @@ class Runner:
         return (node, '/') in self.bench.get_node_names_and_namespaces()
 
     def start(self, node: str, tag: str, cache: Path | None = None) -> NodeRun:
-        """Start a node (with images fed at once, for face and gesture)."""
+        """Start a node (with its input fed at once, for face and gesture)."""
         deadline = time.monotonic() + 30.0  # a killed node stays in the graph for a while
         while self.in_graph(node) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -461,9 +469,9 @@ class Runner:
                   'gesture_emotion': {'template_dir': self.watch[node]},
                   'video_source': {'source': self.watch[node] / CLIP.name}}[node]
         if node == 'face_emotion':
-            self.feeder.start([self.face_image])
+            self.feeder.start([self.face_image], self.bench.images)
         elif node == 'gesture_emotion':
-            self.feeder.start(self.feed)
+            self.feeder.start(self.feed, self.bench.skeletons)
         env = dict(os.environ, RCUTILS_CONSOLE_OUTPUT_FORMAT=LOG_FORMAT,
                    RCUTILS_COLORIZED_OUTPUT='0', PYTHONUNBUFFERED='1')
         if cache is not None:
@@ -592,10 +600,10 @@ def gesture_special_stops(runner: Runner, runs: int, warm_cache: Path) -> list[d
                     future.add_done_callback(
                         lambda _: answered.setdefault('at', time.monotonic()))
                     deadline = time.monotonic() + 10.0
-                    while (run.logged_at('recording "x" for 10 s') is None
+                    while (run.logged_at('recording "x"') is None
                            and time.monotonic() < deadline and not run.exited.is_set()):
                         time.sleep(0.05)
-                    if run.logged_at('recording "x" for 10 s') is None:
+                    if run.logged_at('recording "x"') is None:
                         extra = 'the recording did not start within 10 s'
                     time.sleep(1.0)
             run.send('SIGINT')
@@ -797,7 +805,9 @@ def main() -> int:
         wanted |= {i for t in template_frames(fps).values() for f in t for i in f}
     frames = read_frames(wanted)
     header = Header(frame_id='camera')
-    feed = [bgr_to_image(frames[i], header) for i in feed_indices]
+    feed = ([skeleton_array(header, [('person1', s)] if s is not None else [])
+             for s in posed([frames[i] for i in feed_indices])]
+            if 'gesture_emotion' in args.nodes else [])
     face_image = bgr_to_image(frames[FACE_FRAME], header)
     # Each node's folder, watched for the start of its configure: private copies of the files.
     watch = {node: temporary / node for node in NODES}

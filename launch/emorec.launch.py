@@ -117,7 +117,8 @@ def _gesture_nodes(context, common: dict) -> list:
             package='emorec_ros', executable='motion_player', name='motion_player',
             namespace='', parameters=[params, common, {
                 'loop': ParameterValue(LaunchConfiguration('loop'), value_type=bool),
-                'clip_filter': LaunchConfiguration('motion_filter'),
+                'clip_filter': ParameterValue(LaunchConfiguration('motion_filter'),
+                                              value_type=str),
                 **({'clips': clips} if clips else {})}],
             remappings=[skeletons]))
     elif value('pose').lower() == 'true':

@@ -229,6 +229,19 @@ def test_params_file_applies_in_any_namespace(ros_context, tmp_path, namespace):
 
 # --- with launch: the launch descriptions, walked without starting processes -----------------
 
+class LaunchParamsLoader(yaml.SafeLoader):
+    """
+    Read the parameter files launch_ros writes.
+
+    It dumps list values as !!python/tuple, which rcl's parser reads as a list.
+    """
+
+
+LaunchParamsLoader.add_constructor(
+    'tag:yaml.org,2002:python/tuple',
+    lambda loader, node: loader.construct_sequence(node))
+
+
 class Walk:
     """Visit a launch description as the launch service would, recording the nodes it starts."""
 
@@ -266,7 +279,7 @@ class Walk:
         values = {}
         for flag, value in zip(cmd, cmd[1:]):
             if flag == '--params-file':
-                for key, section in yaml.safe_load(Path(value).read_text()).items():
+                for key, section in yaml.load(Path(value).read_text(), LaunchParamsLoader).items():
                     if key in ('/**', f'/**/{name}', node_name):
                         values.update(section['ros__parameters'])
         return values
