@@ -1,7 +1,7 @@
 """GestureClassifier with no templates, one label, too few templates, and enough to fit."""
 from __future__ import annotations
 
-from emorec_ros.gesture.classify import GestureClassifier, NEAREST_TEMPLATE_CONFIDENCE
+from emorec_ros.gesture.classify import GestureClassifier
 from emorec_ros.gesture.dtw import warm_up
 from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, REST_POSE
 from emorec_ros.gesture.template import Template
@@ -50,25 +50,35 @@ def test_without_templates_it_says_so():
     )
 
 
-def test_one_label_answers_with_the_nearest_template_and_low_confidence():
+def test_one_label_scores_how_typical_a_window_is_of_it():
     templates = [template('calm', 1), template('calm', 2)]
     classifier = GestureClassifier()
     classifier.fit(templates)
-    result = classifier.classify(*recording('excited', 3, seconds=2.0), FPS)
-    assert result.method == 'nearest_template' and result.label == 'calm'
-    assert result.confidence == NEAREST_TEMPLATE_CONFIDENCE < 0.5
-    assert result.nearest_id in {t.id for t in templates} and np.isfinite(result.nearest_distance)
+    assert classifier.method == 'single_label'
+    like = classifier.classify(*recording('calm', 3, seconds=2.0), FPS)
+    unlike = classifier.classify(*recording('excited', 3, seconds=2.0), FPS)
+    for result in (like, unlike):
+        assert result.label == 'calm' and 0 < result.confidence < 1
+        assert result.confidence == result.probabilities[0]
+        assert result.nearest_id in {t.id for t in templates}
+    assert unlike.confidence < 0.2 < like.confidence
 
 
-def test_too_few_templates_per_label_fall_back_to_the_nearest_template():
-    templates = [template('calm', 4), template('excited', 5)]
+def test_one_recording_per_label_gives_graded_probabilities():
+    # One 3-s recording per label, as an operator makes them: no 0/1, no fixed confidence.
+    templates = [template('calm', 4), template('excited', 5), template('nodding', 6)]
     classifier = GestureClassifier()
     classifier.fit(templates)
-    assert classifier.method == 'nearest_template'
-    result = classifier.classify(*recording('excited', 6, seconds=2.0), FPS)
-    assert result.label == 'excited' and result.nearest_id == templates[1].id
-    # The labels are sorted: calm, excited.
-    np.testing.assert_array_equal(result.probabilities, [0.0, 1.0])
+    assert classifier.method == 'distance_profile'
+    confidences = []
+    for i, label in enumerate(STYLES):
+        for seed in (40, 41):
+            result = classifier.classify(*recording(label, 100 * i + seed, seconds=2.0), FPS)
+            assert result.probabilities.sum() == pytest.approx(1.0)
+            assert (result.probabilities > 0).all() and (result.probabilities < 1).all()
+            assert result.label == label, (label, result)
+            confidences.append(result.confidence)
+    assert len(set(np.round(confidences, 6))) > 1
 
 
 def test_enough_templates_fit_a_regression_that_tells_the_gestures_apart():
@@ -119,12 +129,13 @@ def test_windows_without_shoulders_are_left_out_of_a_template_that_has_others():
 
 def test_groups_keep_a_recordings_windows_from_describing_each_other():
     # Two labels, each recorded twice, but both takes of a label in one group: no template of its
-    # own label is left to describe a take by, so no regression can be fitted.
+    # own label is left in another group to describe a take by, so the full regression cannot be
+    # fitted.
     templates = [template('calm', 10), template('calm', 11), template('excited', 12),
                  template('excited', 13)]
     classifier = GestureClassifier()
     classifier.fit(templates, groups=['a', 'a', 'b', 'b'])
-    assert classifier.method == 'nearest_template'
+    assert classifier.method == 'distance_profile'  # parts in time of each recording instead
     classifier.fit(templates)  # each template its own group
     assert classifier.method == 'logistic_regression'
     with pytest.raises(ValueError):

@@ -1,9 +1,11 @@
 """Window features: gap filling, resampling, windows, and no NaN from missing joints."""
 from __future__ import annotations
 
+from emorec_ros.gesture.classify import GestureClassifier
 from emorec_ros.gesture.features import (cut_windows, FEATURE_RATE_HZ, fill_gaps, loop_to_length,
                                          resample, window_features, window_starts)
 from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, REST_POSE
+from emorec_ros.gesture.template import Template
 import numpy as np
 import pytest
 
@@ -90,3 +92,37 @@ def test_windows_cover_a_recording_and_a_short_one_loops():
     np.testing.assert_array_equal(windows[0][0][20:40], positions)
     assert len(cut_windows(waving(150, 30.0, 1.0), np.ones((150, J)), 30.0, 2.0, 0.5)) == 7
     assert FEATURE_RATE_HZ == 15.0
+
+
+def hands(at_face: bool, seed: int, frames: int = 90) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return a person nodding slowly, hands at the face or hanging; only the hands differ.
+
+    Hands at the face get the low visibility MediaPipe gives them there (0.1-0.3).
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames) / 30.0
+    poses = np.repeat(REST_POSE[None], frames, axis=0).copy()
+    poses[:, JOINT_INDEX['head'], 1] += 0.05 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
+    visibility = np.ones((frames, J))
+    if at_face:
+        for side, joint in ((1, 'left'), (-1, 'right')):
+            poses[:, JOINT_INDEX[f'{joint}_wrist']] = [0.1 * side, -0.3]
+            poses[:, JOINT_INDEX[f'{joint}_elbow']] = [0.3 * side, 0.35]
+            visibility[:, JOINT_INDEX[f'{joint}_wrist']] = rng.uniform(0.1, 0.3)
+    poses += rng.normal(scale=0.01, size=poses.shape)
+    return poses * 100.0 + [320.0, 100.0], visibility
+
+
+def test_posture_tells_hands_at_the_face_from_hands_down():
+    face = window_features(*hands(True, 0, 60), 30.0)
+    down = window_features(*hands(False, 1, 60), 30.0)
+    # Posture: log distance from the head to the nearer wrist, mean over the window.
+    assert face.posture[-2] < down.posture[-2] - 1.0
+    # The same evidence reaches the classifier: one recording of each teaches it.
+    classifier = GestureClassifier()
+    classifier.fit([Template.new('sad', *hands(True, 2), 30.0, 'test'),
+                    Template.new('neutral', *hands(False, 3), 30.0, 'test')])
+    for seed in (4, 5):
+        assert classifier.classify(*hands(True, seed, 60), 30.0).label == 'sad'
+        assert classifier.classify(*hands(False, seed, 60), 30.0).label == 'neutral'

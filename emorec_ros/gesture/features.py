@@ -1,7 +1,8 @@
 """
 From a window of skeletons to what the classifier compares.
 
-A feature sequence for DTW and a kinematics vector (how much and how jerkily the body moves).
+A feature sequence for DTW, a kinematics vector (how much and how jerkily the body moves) and a
+posture vector (where the hands, elbows and head are relative to the shoulders).
 
 A window is positions (T, J, D) with visibilities (T, J), in any units (pixels, metres), at a
 known frame rate. Everything is computed on the window resampled to FEATURE_RATE_HZ, so windows
@@ -42,15 +43,28 @@ SPEED_FLOOR, ACCELERATION_FLOOR, BOUNCE_FLOOR = 0.05, 1.0, 0.01
 #: forward shortens the torso in a 2-D view.
 SCALE_PERCENTILE = 90
 
+#: Visibility from which a joint's estimated position counts for the posture statistics. Pose
+#: estimators place every joint and lower its visibility where it is occluded or outside the
+#: image, and that estimate still says where a hand is: on the demo clip MediaPipe puts the
+#: wrists at the face while she cries with visibilities 0.1-0.3, below skeleton.VISIBLE, so
+#: the DTW sequence sees them at rest. 0 (a joint that was not estimated at all) stays missing.
+POSTURE_VISIBLE = 0.005
+#: Offset inside the log of the hand-to-head distances, torso lengths.
+HAND_HEAD_FLOOR = 0.05
+
 _LS, _RS = JOINT_INDEX['left_shoulder'], JOINT_INDEX['right_shoulder']
+_HEAD = JOINT_INDEX['head']
+_ELBOWS = [JOINT_INDEX['left_elbow'], JOINT_INDEX['right_elbow']]
+_WRISTS = [JOINT_INDEX['left_wrist'], JOINT_INDEX['right_wrist']]
 
 
 @dataclass(frozen=True)
 class WindowFeatures:
-    """``sequence`` (n, F) float64 at FEATURE_RATE_HZ for DTW; ``kinematics`` (K,) float64."""
+    """``sequence`` (n, F) at FEATURE_RATE_HZ for DTW; ``kinematics`` (K,); ``posture`` (P,)."""
 
     sequence: np.ndarray
     kinematics: np.ndarray
+    posture: np.ndarray
 
 
 def fill_gaps(positions: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,11 +118,16 @@ def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -
     joint (2J), mean log(acceleration + ACCELERATION_FLOOR) per joint (J), and log of the vertical
     bounce of the shoulder midpoint (standard deviation, + BOUNCE_FLOOR) and of its mean vertical
     speed (+ SPEED_FLOOR) (2).
+    posture: ``posture_statistics`` of the normalised positions of the joints estimated with a
+    visibility of at least POSTURE_VISIBLE (the others filled as above).
     """
     if fps <= 0:
         raise ValueError(f'fps must be > 0, got {fps}')
     positions, visibility = np.array(positions, np.float64), np.array(visibility, np.float64)
     drop_non_finite(positions, visibility)
+    estimated = np.where(visibility >= POSTURE_VISIBLE, 1.0, 0.0)
+    estimated[:, [_LS, _RS]] = visibility[:, [_LS, _RS]]  # they anchor the normalisation
+    posture_positions, estimated = fill_gaps(positions, estimated)
     positions, visibility = fill_gaps(positions, visibility)
     scales = body_scale(positions, visibility)
     if not np.any(scales > 0):
@@ -124,7 +143,8 @@ def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -
     acceleration = np.linalg.norm(np.gradient(velocity, step, axis=0), axis=-1)
     log_speed = np.log(speed + SPEED_FLOOR)
     n = len(normalised)
-    sequence = np.concatenate([normalised.reshape(n, -1),
+    posed = resample(normalise(posture_positions, estimated, scale), fps)
+    sequence = np.concatenate([posed.reshape(n, -1),
                                VELOCITY_SPAN_S * velocity.reshape(n, -1),
                                LOG_SPEED_WEIGHT * np.log(speed + SEQUENCE_SPEED_FLOOR)], axis=1)
     vertical = origin[:, 1]
@@ -133,7 +153,28 @@ def window_features(positions: np.ndarray, visibility: np.ndarray, fps: float) -
         np.log(acceleration + ACCELERATION_FLOOR).mean(axis=0),
         [np.log(vertical.std() + BOUNCE_FLOOR),
          np.log(np.abs(np.gradient(vertical, step)).mean() + SPEED_FLOOR)]])
-    return WindowFeatures(sequence, kinematics)
+    return WindowFeatures(sequence, kinematics, posture_statistics(posed))
+
+
+def posture_statistics(normalised: np.ndarray) -> np.ndarray:
+    """
+    Return where the arms and head are over a window of normalised 2-D skeletons (n, J, 2).
+
+    Left and right alike (which hand is at the face does not matter), x as the distance from the
+    body's midline: mean |x| and mean y of the elbows and of the wrists, and their spread (the
+    standard deviation over the window, both coordinates, both sides) (6); the head's mean x and
+    y (2); log(distance + HAND_HEAD_FLOOR) from the head to the nearer wrist, mean and minimum
+    over the window (2). Units: torso lengths from the shoulder midpoint, y down.
+    """
+    rows = []
+    for joints in (_ELBOWS, _WRISTS):
+        xy = normalised[:, joints, :2]
+        rows += [np.abs(xy[..., 0]).mean(), xy[..., 1].mean(), xy.std(axis=0).mean()]
+    head = normalised[:, _HEAD, :2]
+    to_head = np.linalg.norm(normalised[:, _WRISTS, :2] - head[:, None], axis=-1).min(axis=1)
+    log_to_head = np.log(to_head + HAND_HEAD_FLOOR)
+    return np.array(rows + [np.abs(head[:, 0]).mean(), head[:, 1].mean(),
+                            log_to_head.mean(), log_to_head.min()])
 
 
 def window_starts(frames: int, length: int, stride: int) -> list[int]:
