@@ -1,7 +1,8 @@
 """GestureClassifier with no templates, one label, too few templates, and enough to fit."""
 from __future__ import annotations
 
-from emorec_ros.gesture.classify import GestureClassifier
+from emorec_ros.gesture.classify import (_choose_model, _make_model, DTW_SOFTMAX,
+                                         DtwSoftmax, GestureClassifier)
 from emorec_ros.gesture.dtw import warm_up
 from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, REST_POSE
 from emorec_ros.gesture.template import Template
@@ -69,7 +70,7 @@ def test_one_recording_per_label_gives_graded_probabilities():
     templates = [template('calm', 4), template('excited', 5), template('nodding', 6)]
     classifier = GestureClassifier()
     classifier.fit(templates)
-    assert classifier.method == 'distance_profile'
+    assert classifier.method == 'dtw_softmax'
     confidences = []
     for i, label in enumerate(STYLES):
         for seed in (40, 41):
@@ -81,18 +82,17 @@ def test_one_recording_per_label_gives_graded_probabilities():
     assert len(set(np.round(confidences, 6))) > 1
 
 
-def test_enough_templates_fit_a_regression_that_tells_the_gestures_apart():
+def test_enough_templates_fit_a_model_chosen_by_grouped_cross_validation():
     templates = [
         template(label, 100 * i + seed) for i, label in enumerate(STYLES) for seed in range(4)
     ]
     classifier = GestureClassifier()
     assert classifier.fit(templates) == []
-    assert (classifier.method == 'logistic_regression'
-            and classifier.labels == ('calm', 'excited', 'nodding'))
+    assert classifier.held_out == 'groups' and classifier.labels == ('calm', 'excited', 'nodding')
     for i, label in enumerate(STYLES):
         for seed in (50, 51):
             result = classifier.classify(*recording(label, 100 * i + seed, seconds=2.0), FPS)
-            assert result.method == 'logistic_regression'
+            assert result.method == classifier.method
             assert result.probabilities.sum() == pytest.approx(1.0)
             assert result.label == label, (label, result)
             assert result.confidence == pytest.approx(result.probabilities.max())
@@ -135,8 +135,38 @@ def test_groups_keep_a_recordings_windows_from_describing_each_other():
                  template('excited', 13)]
     classifier = GestureClassifier()
     classifier.fit(templates, groups=['a', 'a', 'b', 'b'])
-    assert classifier.method == 'distance_profile'  # parts in time of each recording instead
+    # parts in time of each recording instead, and the DTW softmax over them
+    assert classifier.held_out == 'time' and classifier.method == 'dtw_softmax'
     classifier.fit(templates)  # each template its own group
-    assert classifier.method == 'logistic_regression'
+    assert classifier.held_out == 'groups'
     with pytest.raises(ValueError):
         classifier.fit(templates, groups=['a'])
+
+
+def test_the_cross_validation_prefers_a_regression_when_distances_say_nothing():
+    # Rows of two labels in eight groups: the DTW distances are noise, the first kinematics
+    # column tells the labels apart.
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 80)
+    columns = {'distance': np.arange(2), 'profile': np.arange(2, 4), 'gap': np.arange(4, 6),
+               'relative_kinematics': np.arange(6, 8), 'relative_posture': np.arange(8, 9),
+               'kinematics': np.arange(9, 11), 'posture': np.arange(11, 12)}
+    x = rng.normal(size=(len(y), 12)) + 1.0
+    x[:, 9] += 3 * y
+    choice = _choose_model(x, y, np.repeat(np.arange(8), 20), columns)
+    assert choice != DTW_SOFTMAX
+    predicted = _make_model(choice, columns).fit(x, y).predict_proba(x).argmax(axis=1)
+    assert np.mean(predicted == y) > 0.9
+
+
+def test_the_dtw_softmax_is_graded_and_picks_the_nearest_label():
+    rng = np.random.default_rng(1)
+    y = np.tile([0, 1, 2], 30)
+    distances = rng.uniform(1.0, 2.0, size=(len(y), 3))
+    distances[np.arange(len(y)), y] -= rng.uniform(-0.3, 1.0, size=len(y))  # mostly nearest
+    model = DtwSoftmax(np.arange(3)).fit(distances, y)
+    p = model.predict_proba(distances)
+    assert np.allclose(p.sum(axis=1), 1) and (p > 0).all() and (p < 1).all()
+    assert (p.argmax(axis=1) == distances.argmin(axis=1)).all()
+    separated = np.where(np.eye(3)[y] > 0, 1.0, 2.0)  # always nearest: T stays finite
+    assert (DtwSoftmax(np.arange(3)).fit(separated, y).predict_proba(separated) < 1).all()

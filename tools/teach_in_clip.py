@@ -17,7 +17,8 @@ that lie entirely inside the part (in one play).
 Prints, per part: the share of verdicts that match the part (min and mean over the start
 pairs), and the expected calibration error (10 bins, verdicts of all pairs pooled), for the
 classifier and for the DTW 1-nearest-neighbour answer of the same run (the label of the nearest
-template window); and the classifier's fit and classify times.
+template window); the same for the demo's teaching alone (``cli.demo.TEACHING``: the recordings
+start at the first frame of each part it names); and the classifier's fit and classify times.
 
     python tools/teach_in_clip.py [--clip media/WolfgangLanger_Pexels.mp4] [--cache out/teach_in]
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 import sys
 import time
 
+from emorec_ros.cli.demo import TEACHING
 from emorec_ros.gesture.calibration import expected_calibration_error
 from emorec_ros.gesture.classify import GestureClassifier, WINDOW_S
 from emorec_ros.gesture.dtw import warm_up
@@ -119,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     labels = tuple(sorted(PARTS))
     true = np.array([labels.index(p) for p in truth])
-    pairs = [(a, b) for a in starts['sad'] for b in starts['happy']]
+    demo = {label: lo for label, (lo, _) in TEACHING}
+    pairs = [(a, b) for a in starts['sad'] for b in starts['happy']] + [
+        (demo['sad'], demo['happy'])]
     ours = np.zeros((len(pairs), len(windows), len(labels)))
     nearest = np.zeros((len(pairs), len(windows)), int)
     fit_s, classify_s, methods = [], [], set()
@@ -141,26 +145,33 @@ def main(argv: list[str] | None = None) -> int:
             classify_s.append(time.perf_counter() - tic)
             ours[p, i] = result.probabilities
             nearest[p, i] = labels.index(label_of[result.nearest_id])
-    print(f'{len(pairs)} teach-ins (sad start x happy start), method {", ".join(sorted(methods))}'
+    print(f"{len(pairs) - 1} teach-ins (sad start x happy start) and the demo's, method "
+          f'{", ".join(sorted(methods))}'
           f'; fit median {np.median(fit_s):.2f} s, max {np.max(fit_s):.2f} s; classify p50 '
           f'{1e3 * np.median(classify_s):.1f} ms, '
           f'p95 {1e3 * np.percentile(classify_s, 95):.1f} ms')
-    print(f'\n{"method":<10} {"part":<6} {"verdicts":<9} {"acc min":>8} {"acc mean":>9} '
-          f'{"ECE":>6} {"mean p(true)":>13}')
-    for name, probabilities in (('ours', ours), ('DTW-1NN', np.eye(len(labels))[nearest])):
-        for label in (*PARTS, 'both'):
-            for scope, keep in (('every', np.ones(len(windows), bool)), ('within', within)):
-                if label != 'both':
-                    keep = keep & (true == labels.index(label))
-                chosen = probabilities[:, keep]
-                correct = chosen.argmax(axis=2) == true[keep]
-                ece = expected_calibration_error(
-                    chosen.reshape(-1, len(labels)),
-                    np.broadcast_to(true[keep], correct.shape).ravel())
-                p_true = np.take_along_axis(chosen, np.broadcast_to(
-                    true[keep][None, :, None], correct.shape + (1,)), axis=2)
-                print(f'{name:<10} {label:<6} {scope:<9} {100 * correct.mean(axis=1).min():7.1f}% '
-                      f'{100 * correct.mean():8.1f}% {ece:6.3f} {p_true.mean():13.3f}')
+    teachings = ((f'{len(pairs) - 1} teach-ins (acc min and mean over them)', slice(0, -1)),
+                 (f"the demo's teaching: sad from frame {demo['sad']}, happy from "
+                  f"{demo['happy']}", slice(-1, None)))
+    for teaching, chosen_pairs in teachings:
+        print(f'\n{teaching}:\n{"method":<10} {"part":<6} {"verdicts":<9} {"acc min":>8} '
+              f'{"acc mean":>9} {"ECE":>6} {"mean p(true)":>13}')
+        for name, probabilities in (('ours', ours), ('DTW-1NN', np.eye(len(labels))[nearest])):
+            probabilities = probabilities[chosen_pairs]
+            for label in (*PARTS, 'both'):
+                for scope, keep in (('every', np.ones(len(windows), bool)), ('within', within)):
+                    if label != 'both':
+                        keep = keep & (true == labels.index(label))
+                    chosen = probabilities[:, keep]
+                    correct = chosen.argmax(axis=2) == true[keep]
+                    ece = expected_calibration_error(
+                        chosen.reshape(-1, len(labels)),
+                        np.broadcast_to(true[keep], correct.shape).ravel())
+                    p_true = np.take_along_axis(chosen, np.broadcast_to(
+                        true[keep][None, :, None], correct.shape + (1,)), axis=2)
+                    print(f'{name:<10} {label:<6} {scope:<9} '
+                          f'{100 * correct.mean(axis=1).min():7.1f}% {100 * correct.mean():8.1f}% '
+                          f'{ece:6.3f} {p_true.mean():13.3f}')
     print(f'\n({time.perf_counter() - start_time:.0f} s in all)')
     return 0
 

@@ -1,37 +1,40 @@
 """
 Emotion of a window of skeletons from labelled templates.
 
-DTW to every template, then a logistic regression over what the nearest templates of each label
-say.
+DTW to every template, then probabilities from what the nearest templates of each label say.
 
 Templates are recordings of any length; the classifier cuts each into windows of WINDOW_S
 seconds every STRIDE_S seconds (a shorter one is looped to one window), the windows it compares
-with the window it classifies. For a window, it finds the ``neighbours`` nearest template windows
-of each label by DTW of the feature sequences (``features.window_features``) and gives the
-logistic regression:
-  - the distance profile: log DTW distance to the nearest template of each label, minus the mean
-    over labels (how much closer one label's templates are than the others');
-  - the window's descriptors (kinematics: log speeds, accelerations, bounce; posture: where the
-    hands, elbows and head are) minus the mean descriptors of those nearest templates (all
-    labels alike): the same gesture is faster when angry and slower when sad, but a run is
-    faster than a bow whatever the mood, and the nearest templates are the ones doing the most
-    similar movement, so the difference says how this window departs from that movement;
-  - the descriptors themselves.
+with the window it classifies. For a window it finds the ``neighbours`` nearest template windows
+of each label by DTW of the feature sequences (``features.window_features``). Two models turn
+them into probabilities:
+  - DTW softmax: p(label) proportional to exp(-d_label / T), d_label the DTW distance to the
+    nearest template window of the label; one temperature T, so the most probable label is the
+    nearest template's (DTW 1-NN);
+  - logistic regression over one of INPUT_SETS: the distance profile (log DTW distance to the
+    nearest template of each label, minus the mean over labels), the gap profile (the same for
+    the distance between descriptors), the window's descriptors (kinematics: log speeds,
+    accelerations, bounce; posture: where the hands, elbows and head are) minus the mean
+    descriptors of those nearest templates (the same gesture is faster when angry and slower
+    when sad, but a run is faster than a bow whatever the mood; the nearest templates do the
+    most similar movement, so the difference says how this window departs from it), and the
+    descriptors themselves.
 
-Calibration: the probabilities are the regression's, and the regression is fitted on windows
-described as a new recording's windows will be, by templates they do not overlap: held-out
-rows. When every label has templates in MIN_GROUPS_PER_LABEL groups (by default each template
-is its own group; in the evaluation a group is a movement), each template window is described
-by the windows of the other groups. With fewer (an operator who recorded each label once), each
-recording is also split into SEGMENTS parts in time, and windows of
-min(window_s, shortest part) seconds cut from each part are described by the windows of the
-other parts of the same recording and of the other groups: windows that overlap never sit on
-both sides, so the regression sees distances like those of a window it has not seen, and its
-probabilities stay graded instead of the 1/0 of a nearest template. The distance profile is a
-difference of logs, which the shorter windows leave about unchanged (DTW distances grow with
-the square root of the length for every label alike). The regression's C is chosen by
+Calibration: every model is fitted on held-out rows, windows described as a new recording's
+windows will be, by templates they do not overlap. When every label has templates in
+MIN_GROUPS_PER_LABEL groups (by default each template is its own group; in the evaluation a group
+is a movement), each template window is described by the windows of the other groups, and the
+model (DTW softmax, or an input set with its C) is chosen by the lowest log loss of
 cross-validation over those groups (whole groups held out), inside ``fit``: nothing is tuned on
-the windows it will classify.
+the windows it will classify. With fewer groups (an operator who recorded each label once), the
+model is the DTW softmax: each recording is split into SEGMENTS parts in time, windows of
+min(window_s, shortest part) seconds are cut from each part, and each is described by the
+windows of the other parts, of its own recording and of the other recordings alike (so every
+label is described by as much of its recordings), and of the other groups; the distances are
+scaled by sqrt(window / calibration window length), as DTW distances grow with the square root
+of the length. T minimises the log loss on those rows with the targets smoothed by one window's
+worth of doubt (1 / (rows + 1) spread over the labels), so that rows that all sit nearest their
+own label give a finite T and probabilities short of 1.
 
 One label: every window gets that label; its score is how typical the window is of it: the share
 of the held-out windows of the label (as above) that are at least as far from their nearest
@@ -69,19 +72,31 @@ NEIGHBOURS = 1
 #: Groups of templates a label needs for held-out rows of whole windows; with fewer, recordings
 #: are split in time (SEGMENTS parts).
 MIN_GROUPS_PER_LABEL = 2
-#: Parts in time of each recording when some label has fewer groups.
-SEGMENTS = 2
+#: Parts in time of each recording when some label has fewer groups. More parts give more (and
+#: shorter) held-out windows to fit T on: on the demo clip's teach-ins (tools/teach_in_clip.py,
+#: 90 pairs, verdicts within a part) the ECE was 0.108 with 2, 0.081 with 3, 0.061 with 4 (the
+#: demo's own teaching: 0.302, 0.077, 0.135).
+SEGMENTS = 3
 #: Shortest calibration window, seconds (shorter parts are looped to it).
 MIN_CALIBRATION_S = 0.5
 #: Added to the spread of each descriptor over the template windows before descriptors are
 #: compared (log units and torso lengths): a descriptor that hardly varies among the templates
 #: (a joint never seen) must not dominate the comparison.
 DESCRIPTOR_SCALE_FLOOR = 0.05
+#: Inputs of the logistic regression, as blocks of ``GestureClassifier._inputs``, among which
+#: (with C) the grouped cross-validation chooses: without and with posture.
+INPUT_SETS: dict[str, tuple[str, ...]] = {
+    'kinematics': ('profile', 'relative_kinematics', 'kinematics'),
+    'posture': ('profile', 'gap', 'relative_kinematics', 'relative_posture', 'kinematics',
+                'posture'),
+}
 #: Inverse regularisation strengths tried by grouped cross-validation, strongest first (ties go
 #: to the stronger regularisation).
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 #: Folds of that cross-validation, at most (one group is never split).
 CV_FOLDS = 5
+#: Name of the DTW softmax among the models chosen.
+DTW_SOFTMAX = 'dtw_softmax'
 
 _LOG_FLOOR = 1e-6  # keeps log(distance) finite for a window identical to a template
 
@@ -95,8 +110,8 @@ class GestureResult:
     more labels; with one label, the single score of the module docstring; empty without
     templates. ``confidence``: the winning probability (the score with one label; 0 without
     templates). ``nearest_distance`` is the DTW distance to the nearest template (feature
-    units; inf without templates). ``method``: 'logistic_regression', 'single_label',
-    'nearest_template' or 'no_templates'.
+    units; inf without templates). ``method``: 'dtw_softmax', 'logistic_regression',
+    'single_label', 'nearest_template' or 'no_templates'.
     """
 
     labels: tuple[str, ...]
@@ -142,7 +157,11 @@ class GestureClassifier:
         self._model = None
         self._held_out = np.zeros(0)  # one label: held-out nearest distances, sorted
         self._descriptor_scale = np.ones(0)
-        self._rich = False  # descriptors themselves in the regression (module docstring)
+        self._columns: dict[str, np.ndarray] = {}  # input block -> columns of _inputs' rows
+        #: The model chosen: DTW_SOFTMAX or 'INPUTS C=c' (``_choose_model``); '' when none.
+        self.choice = ''
+        #: How its rows were held out: 'groups', 'time' (parts of recordings) or '' (no rows).
+        self.held_out = ''
         self._dimension: int | None = None
 
     def fit(
@@ -227,55 +246,52 @@ class GestureClassifier:
         """
         label_groups = [{g for g, c in zip(window_groups, self._index.classes) if c == label}
                         for label in range(len(self.labels))]
-        self._rich = min(len(g) for g in label_groups) >= MIN_GROUPS_PER_LABEL
-        if self._rich:
+        rich = min(len(g) for g in label_groups) >= MIN_GROUPS_PER_LABEL
+        self.held_out = 'groups' if rich else 'time'
+        if rich:
             queries, index, descriptors = windows, self._index, self._descriptors
-            query_keys = window_keys = window_groups
-            same_group = window_groups[:, None] == window_groups[None, :]
+            query_keys = window_groups
+            allowed = window_groups[:, None] != window_groups[None, :]
         else:
-            queries, index, descriptors, query_keys, owners = self._segment_windows(
-                window_groups)
-            window_keys = query_keys
+            queries, index, descriptors, parts, owners = self._segment_windows()
+            query_keys = np.array([f'{o}/{part}' for o, part in zip(owners, parts)])
             template_group = np.array(
                 [window_groups[np.flatnonzero(self._owner == t)[0]]
-                 for t in range(len(self._templates))])
-            same_group = template_group[owners][:, None] == template_group[owners][None, :]
-            same_group &= ~((owners[:, None] == owners[None, :])
-                            & (query_keys[:, None] != window_keys[None, :]))
-        rows, row_classes, row_keys, distances = [], [], [], []
+                 for t in range(len(self._templates))])[owners]
+            allowed = (parts[:, None] != parts[None, :]) & (
+                (owners[:, None] == owners[None, :])
+                | (template_group[:, None] != template_group[None, :]))
+        rows, row_classes, row_keys = [], [], []
         for i, window in enumerate(queries):
-            nearest = index.nearest(window.sequence, self.neighbours, ~same_group[i], self.prune)
+            nearest = index.nearest(window.sequence, self.neighbours, allowed[i], self.prune)
             if np.isinf(nearest.distances[:, 0]).any():
                 continue
-            rows.append(self._inputs(window, nearest, descriptors, index.classes,
-                                     ~same_group[i]))
+            rows.append(self._inputs(window, nearest, descriptors, index.classes, allowed[i]))
             row_classes.append(index.classes[i])
             row_keys.append(query_keys[i])
-            distances.append(nearest.distances[index.classes[i], 0]
-                             * np.sqrt(len(self._index.sequences[0]) / len(window.sequence)))
+        y = np.array(row_classes, dtype=int)
         if len(self.labels) == 1:
-            self._held_out = np.sort(distances)
+            self._held_out = np.sort([row[0] for row in rows])
             self.method = 'single_label'
             return
-        y = np.array(row_classes)
         if len(np.unique(y)) < len(self.labels):
             return
         x, keys = np.array(rows), np.array(row_keys)
-        c = _choose_c(x, y, keys, self._rich, len(self.labels))
-        self._model = _make_model(c, self._rich, len(self.labels)).fit(x, y)
-        self.method = 'logistic_regression' if self._rich else 'distance_profile'
+        self.choice = _choose_model(x, y, keys, self._columns) if rich else DTW_SOFTMAX
+        self._model = _make_model(self.choice, self._columns).fit(x, y)
+        self.method = DTW_SOFTMAX if self.choice == DTW_SOFTMAX else 'logistic_regression'
 
-    def _segment_windows(self, window_groups: np.ndarray) -> tuple[
+    def _segment_windows(self) -> tuple[
             list[WindowFeatures], TemplateIndex, np.ndarray, np.ndarray, np.ndarray]:
         """
         Cut each template's SEGMENTS parts in time into windows of one calibration length.
 
-        Returns the windows, their index (classes as labels), descriptors, part keys and owning
-        template indices.
+        Returns the windows, their index (classes as labels), descriptors, part numbers and
+        owning template indices.
         """
         length_s = max(MIN_CALIBRATION_S, min(
             [self.window_s] + [t.duration_s / SEGMENTS for t in self._templates]))
-        windows, keys, owners = [], [], []
+        windows, parts, owners = [], [], []
         for t, template in enumerate(self._templates):
             bounds = np.linspace(0, template.frames, SEGMENTS + 1).round().astype(int)
             for part, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -285,40 +301,47 @@ class GestureClassifier:
                 except ValueError:
                     continue
                 windows += cut
-                keys += [f'{t}/{part}'] * len(cut)
+                parts += [part] * len(cut)
                 owners += [t] * len(cut)
-        owners_array = np.array(owners, dtype=int)
         classes = np.array([self.labels.index(self._templates[t].label) for t in owners],
                            dtype=int)
         index = TemplateIndex([w.sequence for w in windows], classes, len(self.labels),
                               self.radius)
         descriptors = (np.stack([_descriptors(w) for w in windows]) if windows
                        else np.zeros((0, 0)))
-        return windows, index, descriptors, np.array(keys), owners_array
+        return windows, index, descriptors, np.array(parts, dtype=int), np.array(owners, int)
 
     def _inputs(self, window: WindowFeatures, nearest: NearestTemplates,
                 descriptors: np.ndarray, classes: np.ndarray, allowed: np.ndarray | None = None
                 ) -> np.ndarray:
         """
-        Return the regression's inputs for a window, from the templates that describe it.
+        Return every input of the models for a window (``_columns`` names their blocks).
 
         ``descriptors`` (N, P) and ``classes`` (N,) are those of the windows the nearest
-        indices point into; only ``allowed`` ones (default all) describe the window.
+        indices point into; only ``allowed`` ones (default all) describe the window. The DTW
+        distances are scaled to a window of the templates' length.
         """
-        log_distance = np.log(nearest.distances[:, 0] + _LOG_FLOOR)
+        distance = nearest.distances[:, 0] * np.sqrt(
+            len(self._index.sequences[0]) / len(window.sequence))
+        log_distance = np.log(distance + _LOG_FLOOR)
         own = _descriptors(window)
         gap = np.linalg.norm((descriptors - own) / self._descriptor_scale, axis=1)
         if allowed is not None:
             gap = np.where(allowed, gap, np.inf)
         log_gap = np.log(np.array([gap[classes == c].min() for c in range(len(self.labels))])
                          + _LOG_FLOOR)
-        profiles = [log_distance - log_distance.mean(), log_gap - log_gap.mean()]
-        if not self._rich:
-            return np.concatenate([log_distance, log_gap])
         reference = np.mean(
-            [descriptors[idx[idx >= 0]].mean(axis=0) for idx in nearest.indices], axis=0
-        )
-        return np.concatenate(profiles + [own - reference, own])
+            [descriptors[idx[idx >= 0]].mean(axis=0) for idx in nearest.indices], axis=0)
+        relative = own - reference
+        k = len(window.kinematics)
+        blocks = {'distance': distance, 'profile': log_distance - log_distance.mean(),
+                  'gap': log_gap - log_gap.mean(), 'relative_kinematics': relative[:k],
+                  'relative_posture': relative[k:], 'kinematics': own[:k], 'posture': own[k:]}
+        if not self._columns:
+            sizes = np.cumsum([0] + [len(v) for v in blocks.values()])
+            self._columns = {name: np.arange(lo, hi)
+                             for name, lo, hi in zip(blocks, sizes[:-1], sizes[1:])}
+        return np.concatenate(list(blocks.values()))
 
     def classify(self, positions: np.ndarray, visibility: np.ndarray, fps: float) -> GestureResult:
         """
@@ -356,95 +379,92 @@ def _descriptors(window: WindowFeatures) -> np.ndarray:
     return np.concatenate([window.kinematics, window.posture])
 
 
-class ProfileModel:
+class DtwSoftmax:
     """
-    A conditional logit over distance profiles: p(label) proportional to exp(-w . profile).
+    p(label) proportional to exp(-d_label / T) over the nearest DTW distances of a row.
 
-    Rows are the C-label profiles of ``GestureClassifier._inputs`` side by side (k profiles,
-    k * C values). One non-negative weight per profile, shared by every label, so it cannot
-    learn a bias towards a label from a handful of rows; an L2 penalty of |w|^2 / (2 c) keeps
-    perfectly separated rows from giving infinite weights. Used when the labels have too few
-    groups for the full regression.
+    ``columns`` are the rows' distance columns, one per label. T minimises the log loss of the
+    rows with targets smoothed by 1 / (rows + 1) spread over the labels (module docstring).
     """
 
-    def __init__(self, c: float, n_labels: int) -> None:
-        self.c, self.n_labels = c, n_labels
-        self.classes_ = np.arange(n_labels)
-        self.weights = np.zeros(0)
+    def __init__(self, columns: np.ndarray) -> None:
+        self.columns = columns
+        self.classes_ = np.arange(len(columns))
+        self.temperature = 1.0
 
-    def _scores(self, x: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        profiles = x.reshape(len(x), -1, self.n_labels)
-        scores = -np.einsum('npc,p->nc', profiles, weights)
-        return scores - scores.max(axis=1, keepdims=True)
+    def _log_p(self, distances: np.ndarray, temperature: float) -> np.ndarray:
+        scores = -distances / temperature
+        scores -= scores.max(axis=1, keepdims=True)
+        return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> ProfileModel:
-        """Fit the weights by penalised maximum likelihood."""
-        from scipy.optimize import minimize
+    def fit(self, x: np.ndarray, y: np.ndarray) -> DtwSoftmax:
+        """Fit T on rows (N, inputs) with true label indices (N,)."""
+        from scipy.optimize import minimize_scalar
 
-        profiles = x.reshape(len(x), -1, self.n_labels)
-
-        def loss(weights: np.ndarray) -> tuple[float, np.ndarray]:
-            scores = self._scores(x, weights)
-            log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
-            p = np.exp(log_p)
-            # d(-log p_y)/dw = profile_y - sum_c p_c profile_c
-            expected = np.einsum('npc,nc->np', profiles, p)
-            own = profiles[np.arange(len(y)), :, y]
-            gradient = (own - expected).sum(axis=0) + weights / self.c
-            return (-log_p[np.arange(len(y)), y].sum() + weights @ weights / (2 * self.c),
-                    gradient)
-
-        start = np.ones(profiles.shape[1])
-        self.weights = minimize(loss, start, jac=True, method='L-BFGS-B',
-                                bounds=[(0, None)] * len(start)).x
+        distances = x[:, self.columns]
+        doubt = 1 / (len(y) + 1)
+        targets = np.full(distances.shape, doubt / len(self.columns))
+        targets[np.arange(len(y)), y] += 1 - doubt
+        scale = max(float(np.median(distances)), _LOG_FLOOR)
+        log_t = minimize_scalar(
+            lambda t: -(targets * self._log_p(distances, np.exp(t))).sum(),
+            bounds=(np.log(scale) - 10, np.log(scale) + 10), method='bounded').x
+        self.temperature = float(np.exp(log_t))
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Return the probabilities (N, labels) of rows (N, k * labels)."""
-        scores = np.exp(self._scores(np.atleast_2d(x), self.weights))
-        return scores / scores.sum(axis=1, keepdims=True)
+        """Return the probabilities (N, labels) of rows (N, inputs)."""
+        return np.exp(self._log_p(np.atleast_2d(x)[:, self.columns], self.temperature))
 
 
-def _make_model(c: float, rich: bool, n_labels: int):
-    """Return the logistic regression over all inputs (rich), else a ProfileModel."""
-    if not rich:
-        return ProfileModel(c, n_labels)
+def _make_model(choice: str, columns: dict[str, np.ndarray]):
+    """
+    Return an unfitted model: the DTW softmax, or 'INPUTS C=c' (a key of INPUT_SETS, a C).
+
+    The logistic regression standardises its inputs.
+    """
+    if choice == DTW_SOFTMAX:
+        return DtwSoftmax(columns['distance'])
+    from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+    inputs, c = choice.split(' C=')
+    kept = np.concatenate([columns[block] for block in INPUT_SETS[inputs]])
+    return make_pipeline(ColumnTransformer([('inputs', 'passthrough', kept)]), StandardScaler(),
+                         LogisticRegression(C=float(c), max_iter=5000))
 
 
-def _choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, rich: bool, n_labels: int
-              ) -> float:
+def _choose_model(x: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                  columns: dict[str, np.ndarray]) -> str:
     """
-    Choose the C of C_GRID with the lowest log loss when whole groups are held out.
+    Choose the model with the lowest log loss when whole groups are held out.
 
-    Log loss rather than accuracy, because the probabilities are what is published. The first
-    of C_GRID with fewer than two groups, or when no fold can be fitted.
+    The candidates are the DTW softmax, then each of INPUT_SETS with each of C_GRID (ties go to
+    the earlier one). Log loss rather than accuracy, because the probabilities are what is
+    published. The DTW softmax when no fold can be fitted.
     """
     from sklearn.model_selection import GroupKFold
 
+    candidates = [DTW_SOFTMAX] + [f'{inputs} C={c:g}' for inputs in INPUT_SETS for c in C_GRID]
     n_groups = len(np.unique(groups))
-    if n_groups < 2:
-        return C_GRID[0]
-    folds = [
+    folds = [] if n_groups < 2 else [
         (train, test)
         for train, test in GroupKFold(n_splits=min(CV_FOLDS, n_groups)).split(x, y, groups)
         if len(np.unique(y[train])) > 1
     ]
     if not folds:
-        return C_GRID[0]
+        return DTW_SOFTMAX
     losses = []
-    for c in C_GRID:
+    for choice in candidates:
         loss = 0.0
         for train, test in folds:
-            model = _make_model(c, rich, n_labels).fit(x[train], y[train])
+            model = _make_model(choice, columns).fit(x[train], y[train])
             p = model.predict_proba(x[test])
             known = np.isin(y[test], model.classes_)
             column = np.searchsorted(model.classes_, y[test][known])
             loss -= (np.log(np.maximum(p[known, column], 1e-6)).sum()
                      + np.log(1e-6) * (~known).sum())
         losses.append(loss)
-    return C_GRID[int(np.argmin(losses))]
+    return candidates[int(np.argmin(losses))]

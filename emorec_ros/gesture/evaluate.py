@@ -188,7 +188,8 @@ def leave_one_movement_out(
             tied = np.flatnonzero(counts == counts.max())
             answers[clip.template.id] = (ours, int(tied[np.argmin(np.take(nearest, tied))]))
             correct += ours == labels.index(clip.template.label)
-        progress(f'  {movement:<11} {len(templates)} templates, {model.method}: '
+        progress(f'  {movement:<11} {len(templates)} templates, held out by '
+                 f'{model.held_out}, {model.choice or model.method}: '
                  f'{correct}/{len(test)} clips right ({time.perf_counter() - start:.0f} s)')
     ids = [c.template.id for c in clips]
     return LomoResult(
