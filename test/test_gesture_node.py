@@ -37,7 +37,7 @@ STEP_NS = round(1e9 / RATE)
 CLIP_FPS = 23.976
 WINDOW_S = 2.0
 FULL_S = 1.9  # a window is classified once it covers 0.9 of WINDOW_S: wait for verdicts after
-RECORD_S = 13.0  # a whole loop of either part of the clip
+RECORD_S = 3.0  # one short recording per label, as an operator makes
 CRYING, LAUGHING = (60, 230), (280, 472)  # frames of the clip (a hand near the face while crying)
 NODE = '/gesture_emotion'
 #: Reliable, and deep enough for any batch the feeder sends without waiting (less than the
@@ -166,7 +166,7 @@ def test_record_list_classify_delete(graph, tmp_path):
     sad = graph.record_while_feeding('sad', RECORD_S, lambda: graph.feed(CRYING, 1))
     assert sad.success, sad.message
     assert 'person1' in sad.message
-    assert sad.frames >= 0.9 * RECORD_S * RATE and sad.template_id  # lock step: none lost
+    assert sad.frames == RECORD_S * RATE and sad.template_id  # lock step: none lost
     happy = graph.record_while_feeding('happy', RECORD_S, lambda: graph.feed(LAUGHING, 1))
     assert happy.success, happy.message
     assert len(list((tmp_path / 'templates').glob('*.npz'))) == 2
@@ -188,7 +188,7 @@ def test_record_list_classify_delete(graph, tmp_path):
         assert all(_ns(m.window_start) < _ns(m.header.stamp) for m in part)
         counts = collections.Counter(m.emotion for m in part)
         print(expected, counts)
-        assert counts[expected] > 0.5 * len(part), counts
+        assert counts[expected] >= 0.7 * len(part), counts  # the teach-in target
     stamps = [_ns(m.header.stamp) for m in graph.messages]
     assert len(stamps) == len(set(stamps))  # one verdict per person and stamp at most
 
