@@ -52,7 +52,9 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+import itertools
 import os
 from pathlib import Path
 import random
@@ -61,6 +63,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from typing import Iterator
 
 import cv2
 from emorec_ros.gesture.bandai import ARCHIVE, MAIN_MOVEMENTS
@@ -80,6 +83,7 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 import numpy as np
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.time import Time
@@ -87,10 +91,8 @@ from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import String
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'bench'))  # the project's env runs Python with a safe path
-sys.path.insert(0, str(ROOT / 'test'))
+sys.path.insert(0, str(ROOT / 'test'))  # the project's env runs Python with a safe path
 from conftest import NodeProcess  # noqa: E402, I100
-from node_bench import spinning  # noqa: E402
 
 LABELS = CLASS_SETS[4]
 #: Bandai-Namco style of each label.
@@ -111,11 +113,11 @@ MATCH_S = 1.5
 IN_VIEW_RETRY_S = 1.0
 #: Seconds a record_template answer may take after its recording (the refit).
 ANSWER_TIMEOUT_S = 180.0
-#: Node name of each player executable (a player starts paused and is activated by the tool).
-PLAYERS = {'motion_player': 'motion_player', 'video_source': 'video_source'}
 #: FastDDS transports of each part: the default set carries skeletons; 640x480 images need
 #: LARGE_DATA (README, Transports).
 TRANSPORTS = {'A': 'DEFAULT', 'B': 'LARGE_DATA'}
+#: Numbers the video_source processes (node names of their own).
+VIDEO_PLAYS = itertools.count(1)
 FULLBODY_MOVEMENTS = ('walk', 'bow', 'byebye')
 QUICK_MOVEMENTS = ('bow', 'guide')
 QUICK_CAMERA = {'bow': ('walk',)}
@@ -215,9 +217,6 @@ class Listener(Node):
         self.create_subscription(SkeletonArray, '/skeletons', self._on_skeletons, deep)
         self.create_subscription(CameraInfo, '/camera_info', self._on_image,
                                  qos_profile_sensor_data)
-        self.create_subscription(String, '/motion_player/clip', self._on_clip, CLIP_QOS)
-        self.change_state = {name: self.create_client(ChangeState, f'/{name}/change_state')
-                             for name in PLAYERS.values()}
         self.record_clients, self.list_clients = {}, {}
         for ns in namespaces:
             self.create_subscription(GestureEmotion, f'{ns}/gesture_emotion',
@@ -237,6 +236,10 @@ class Listener(Node):
     def _on_image(self, msg: CameraInfo) -> None:
         with self._lock:
             self.images.append(Time.from_msg(msg.header.stamp).nanoseconds)
+
+    def listen_to_clips(self, topic: str) -> None:
+        """Keep the announcements of a motion_player's ``~/clip`` topic."""
+        self.create_subscription(String, topic, self._on_clip, CLIP_QOS)
 
     def _on_clip(self, msg: String) -> None:
         with self._lock:
@@ -280,6 +283,26 @@ class Listener(Node):
         raise RuntimeError(f'no skeleton on /skeletons within {timeout:g} s')
 
 
+@contextmanager
+def spinning(node: Node) -> Iterator[Node]:
+    """
+    Spin ``node`` in a background thread for the block; then destroy it.
+
+    The thread ends before the node is destroyed: destroying a node that the spin thread still
+    waits on deadlocked (bench/node_bench.py's spinning does not wait for its thread).
+    """
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield node
+    finally:
+        executor.shutdown()
+        thread.join(timeout=10.0)
+        node.destroy_node()
+
+
 def wait_future(future, timeout: float):
     """Return the future's result, or None after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -312,40 +335,37 @@ class Graph:
 
     def wait_active(self, process: NodeProcess, timeout: float = START_TIMEOUT_S) -> None:
         if not process.wait_for_log(']: active', timeout):
-            raise RuntimeError(f'{process.log_path.name}: not active after {timeout:g} s:\n'
-                               f'{process.log()[-3000:]}')
+            ended = process.process.poll()
+            raise RuntimeError(
+                f'{process.log_path.stem} is not active '
+                + (f'(it exited with status {ended})' if ended is not None else
+                   f'after {timeout:g} s') + f':\n{process.log()[-3000:]}')
 
     def stop(self, process: NodeProcess) -> None:
         process.stop()
         self.processes.remove(process)
 
-    def start_player(self, listener: Listener, executable: str, log_name: str,
+    def start_player(self, listener: Listener, executable: str, name: str,
                      params: dict) -> NodeProcess:
         """
         Start a player paused; configure and activate it once DDS has had MATCH_S to connect it.
 
         A publisher that starts at once loses its first seconds to the subscribers that have not
-        discovered it yet (about two seconds on a busy machine).
+        discovered it yet (up to several seconds on a busy machine). Each player gets a node name
+        of its own, so that no call goes to the lifecycle services of a player stopped earlier,
+        which discovery may still list.
         """
-        process = self.start(executable, log_name, {**params, 'autostart': False})
-        client = listener.change_state[PLAYERS[executable]]
+        process = self.start(executable, name, {**params, 'autostart': False}, {'__node': name})
+        client = listener.create_client(ChangeState, f'/{name}/change_state')
         if not client.wait_for_service(timeout_sec=START_TIMEOUT_S):
-            raise RuntimeError(f'{executable} did not start:\n{process.log()[-3000:]}')
+            raise RuntimeError(f'{name} did not start:\n{process.log()[-3000:]}')
         time.sleep(MATCH_S)
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             answer = call(client, ChangeState.Request(transition=Transition(id=transition)))
             if answer is None or not answer.success:
-                raise RuntimeError(f'{executable}: transition {transition} failed:\n'
+                raise RuntimeError(f'{name}: transition {transition} failed:\n'
                                    f'{process.log()[-3000:]}')
         return process
-
-    def stop_player(self, listener: Listener, executable: str, process: NodeProcess) -> None:
-        """Stop a player, and wait until its services are gone (the next one offers them)."""
-        self.stop(process)
-        client = listener.change_state[PLAYERS[executable]]
-        deadline = time.monotonic() + 5.0
-        while client.service_is_ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
 
     def stop_all(self) -> None:
         for process in list(self.processes):
@@ -604,8 +624,9 @@ def play_bvh(graph: Graph, listener: Listener, plays: list[Play], texts: dict[st
     write_bvh(folder, LEAD_IN, texts[first.name], lead_in.frames)
     by_name = {play.clip.name: play for play in [lead_in, *plays]}
     marks = listener.marks()
-    player = graph.start_player(listener, 'motion_player', f'motion_player_{folder.name}',
-                                {'clips': [str(folder)]})
+    name = f'motion_player_{folder.name}'
+    listener.listen_to_clips(f'/{name}/clip')
+    player = graph.start_player(listener, 'motion_player', name, {'clips': [str(folder)]})
     people: dict[str, Play] = {}
     recordings: list[Recorded] = []
     deadline = time.monotonic() + sum(p.seconds for p in plays) * 5 + 60
@@ -623,7 +644,7 @@ def play_bvh(graph: Graph, listener: Listener, plays: list[Play], texts: dict[st
             time.sleep(0.01)
         time.sleep(0.5)  # the last skeletons
     finally:
-        graph.stop_player(listener, 'motion_player', player)
+        graph.stop(player)
     late = [fold for fold, ns in namespaces.items()
             if not any(people.get(v.person_id) is lead_in for v in listener.peek_verdicts(ns))]
     if late:
@@ -748,7 +769,7 @@ def play_video(graph: Graph, listener: Listener, play: Play, folder: Path, scrat
     params = {**video_source_params(play, folder, scratch), 'rate': play.clip.fps}
     marks = listener.marks()
     source = graph.start_player(listener, 'video_source',
-                                f'video_source_{play.clip.name}_{play.frames[0]}', params)
+                                f'video_source_{next(VIDEO_PLAYS)}_{play.clip.name}', params)
     try:
         if on_person is not None:
             on_person(listener.first_person(marks, 30.0))
@@ -757,7 +778,7 @@ def play_video(graph: Graph, listener: Listener, play: Play, folder: Path, scrat
         time.sleep(1.0)  # body_pose's last skeletons
         skeletons, arrays, images, _ = listener.since(marks)
     finally:
-        graph.stop_player(listener, 'video_source', source)
+        graph.stop(source)
     if len(images) != len(play.frames):
         print(f'    {play.clip.name}: {len(images)} images seen of {len(play.frames)} played; '
               'frames are matched by order')
@@ -899,6 +920,8 @@ def main() -> int:
     parser.add_argument('--logs', type=Path,
                         help='keep the node logs and templates in this new folder')
     args = parser.parse_args()
+    args.data = args.data.resolve()  # the nodes run in folders of their own
+    sys.stdout.reconfigure(line_buffering=True)
     needed = [args.data / 'bandai_motion' / ARCHIVE] if 'A' in args.parts else []
     needed += [args.data / 'video' / 'fullbody'] if 'B' in args.parts else []
     missing = [str(p) for p in needed if not p.exists()]
