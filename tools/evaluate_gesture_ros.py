@@ -109,8 +109,9 @@ START_TIMEOUT_S = 300.0
 LEAD_IN, LEAD_IN_S = '0_lead_in', 4.0
 #: Seconds between a player's start and its activation, for DDS to connect it.
 MATCH_S = 1.5
-#: Seconds during which a recording refused because the person is not in view yet is asked again.
-IN_VIEW_RETRY_S = 1.0
+#: Seconds during which a recording refused because the node has not seen the person yet (it
+#: is behind the stream) is asked again.
+IN_VIEW_RETRY_S = 3.0
 #: Seconds a record_template answer may take after its recording (the refit).
 ANSWER_TIMEOUT_S = 180.0
 #: FastDDS transports of each part: the default set carries skeletons; 640x480 images need
@@ -185,8 +186,8 @@ def teaching_plays(clips: list[Clip], folds: dict[str, tuple[str, ...]], k: int 
             for clip in chosen if k is None else chosen[:k]:
                 taught[clip].append(fold)
     plays = []
-    for i, clip in enumerate(sorted(taught, key=lambda c: c.name)):
-        part = taught_part(clip, record_s, np.random.default_rng([seed, i]))
+    for clip in sorted(taught, key=lambda c: c.name):
+        part = taught_part(clip, record_s, np.random.default_rng([seed, clips.index(clip)]))
         plays.append(Play(clip, part, min(record_s, clip.frames / clip.fps), tuple(taught[clip])))
     return plays
 
@@ -372,8 +373,7 @@ class Graph:
             self.stop(process)
 
 
-def start_folds(graph: Graph, path: str, folds: list[str], scratch: Path,
-                remaps: dict | None = None) -> dict[str, str]:
+def start_folds(graph: Graph, path: str, folds: list[str], scratch: Path) -> dict[str, str]:
     """Start one gesture_emotion per fold (empty template folder); return fold -> namespace."""
     namespaces = {}
     processes = []
@@ -385,7 +385,7 @@ def start_folds(graph: Graph, path: str, folds: list[str], scratch: Path,
             'gesture_emotion_node', f'gesture_emotion{ns.replace("/", "_")}',
             {'template_dir': str(directory), 'window_s': WINDOW_S,
              'publish_rate': PUBLISH_RATE},
-            {'__ns': ns, 'skeletons': '/skeletons', **(remaps or {})}))
+            {'__ns': ns, 'skeletons': '/skeletons'}))
         namespaces[fold] = ns
     for process in processes:
         graph.wait_active(process)
@@ -403,32 +403,36 @@ class Recorded:
     fold: str
     play: Play
     person: str
-    future: object
+    client: object
+    request: RecordTemplate.Request
+    future: object = None
     response: RecordTemplate.Response | None = None
     skeletons: list[Seen] = field(default_factory=list)  # of the play
     images: list[int] = field(default_factory=list)  # stamps of the play's images
+
+    def __post_init__(self) -> None:
+        self.retry_until = time.monotonic() + IN_VIEW_RETRY_S
+        self.future = self.client.call_async(self.request)
+
+    def retry(self) -> None:
+        """Call again when refused because the node has not seen the person yet."""
+        if (self.future.done() and time.monotonic() < self.retry_until
+                and 'is not in view' in self.future.result().message):
+            self.future = self.client.call_async(self.request)
 
 
 def record(listener: Listener, namespaces: dict[str, str], play: Play,
            person: str) -> list[Recorded]:
     """
-    Ask every fold of the play to record the person.
+    Ask every fold of the play (among ``namespaces``) to record the person.
 
-    A call refused at once because the node has not seen the person yet is made again, for up
-    to IN_VIEW_RETRY_S.
+    Call ``retry()`` of each while the play goes on: a call refused because the node has not
+    seen the person yet (it is behind the stream) is made again, for up to IN_VIEW_RETRY_S.
     """
     request = RecordTemplate.Request(label=play.clip.label, duration=play.record_s,
                                      person_id=person)
-    clients = {fold: listener.record_clients[namespaces[fold]] for fold in play.folds}
-    calls = {fold: Recorded(fold, play, person, client.call_async(request))
-             for fold, client in clients.items()}
-    deadline = time.monotonic() + IN_VIEW_RETRY_S
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        for fold, r in calls.items():
-            if r.future.done() and 'is not in view' in r.future.result().message:
-                r.future = clients[fold].call_async(request)
-    return list(calls.values())
+    return [Recorded(fold, play, person, listener.record_clients[namespaces[fold]], request)
+            for fold in play.folds if fold in namespaces]
 
 
 def finish_recordings(listener: Listener, namespaces: dict[str, str],
@@ -624,7 +628,7 @@ def play_bvh(graph: Graph, listener: Listener, plays: list[Play], texts: dict[st
     write_bvh(folder, LEAD_IN, texts[first.name], lead_in.frames)
     by_name = {play.clip.name: play for play in [lead_in, *plays]}
     marks = listener.marks()
-    name = f'motion_player_{folder.name}'
+    name = f'motion_player_{folder.parent.name}_{folder.name}'
     listener.listen_to_clips(f'/{name}/clip')
     player = graph.start_player(listener, 'motion_player', name, {'clips': [str(folder)]})
     people: dict[str, Play] = {}
@@ -641,6 +645,8 @@ def play_bvh(graph: Graph, listener: Listener, plays: list[Play], texts: dict[st
                     people[person] = play_of[person]
                     if play_of[person].record_s:
                         recordings += record(listener, namespaces, play_of[person], person)
+            for r in recordings:
+                r.retry()
             time.sleep(0.01)
         time.sleep(0.5)  # the last skeletons
     finally:
@@ -664,19 +670,37 @@ def play_bvh(graph: Graph, listener: Listener, plays: list[Play], texts: dict[st
 
 def mocap_path(args: argparse.Namespace, graph: Graph, scratch: Path,
                movements: tuple[str, ...]) -> list[ClipScore]:
-    """Run part A; return the clip scores."""
+    """Run part A, --parallel folds at a time; return the clip scores."""
     archive = args.data / 'bandai_motion' / ARCHIVE
     clips, texts = bandai_clips(archive, MAIN_MOVEMENTS)
     folds = {m: tuple(x for x in MAIN_MOVEMENTS if x != m) for m in movements}
     teach = teaching_plays(clips, folds, args.k, args.record_s, args.seed)
     held_out = [held_out_play(c) for c in clips if c.movement in movements]
     print(f'\nA. Motion capture ({archive}): {len(movements)} folds ({", ".join(movements)}), '
-          f'k = {args.k} recordings per label per fold, seed {args.seed}')
-    print(f'  taught parts ({sum(p.seconds for p in teach):.0f} s of play): ' + '; '.join(
+          f'{args.parallel} at a time; k = {args.k} recordings per label per fold, seed '
+          f'{args.seed}')
+    print('  taught parts: ' + '; '.join(
         f'{p.clip.name} [{p.frames[0]}:+{p.record_s:.1f} s] for {", ".join(p.folds)}'
         for p in teach))
     print(f'  held-out clips: {len(held_out)} ({sum(p.seconds for p in held_out):.0f} s of '
           f'play; shorter than {MIN_PLAY_S:g} s looped)')
+    started = time.monotonic()
+    scores = []
+    for first in range(0, len(movements), args.parallel):
+        batch = movements[first:first + args.parallel]
+        scores += mocap_batch(graph, scratch / f'batch{first // args.parallel + 1}', texts,
+                              [p for p in teach if set(p.folds) & set(batch)],
+                              [p for p in held_out if p.clip.movement in batch], batch)
+        print(f'  {first + len(batch)} folds done after {time.monotonic() - started:.0f} s')
+    return scores
+
+
+def mocap_batch(graph: Graph, scratch: Path, texts: dict[str, str], teach: list[Play],
+                held_out: list[Play], movements: tuple[str, ...]) -> list[ClipScore]:
+    """Teach and test the folds of these held-out movements at once; return the clip scores."""
+    print(f'\n  folds {", ".join(movements)}: {len(teach)} taught parts '
+          f'({sum(p.seconds for p in teach):.0f} s), {len(held_out)} held-out clips '
+          f'({sum(p.seconds for p in held_out):.0f} s)')
     started = time.monotonic()
     listener_folds = [f'/mocap_{m.replace("-", "_")}' for m in movements]
     with spinning(Listener(listener_folds)) as listener:
@@ -698,6 +722,7 @@ def mocap_path(args: argparse.Namespace, graph: Graph, scratch: Path,
         print(f'  held-out clips played after {time.monotonic() - started:.0f} s')
         received = listener.take_verdicts()
         verdicts = {fold: received[ns] for fold, ns in namespaces.items()}
+    graph.stop_all()
 
     scores = []
     for fold in movements:
@@ -711,7 +736,6 @@ def mocap_path(args: argparse.Namespace, graph: Graph, scratch: Path,
             clip = load_clips([ClipFile(file.stem, file)])[0]
             pixels, visible = front_view(clip.world)
             scores.append(score(fold, play.clip, own, classifier, pixels, visible))
-    print(f'  part A took {time.monotonic() - started:.0f} s')
     return scores
 
 
@@ -764,17 +788,22 @@ def play_video(graph: Graph, listener: Listener, play: Play, folder: Path, scrat
     """
     Play through a video_source of its own, activated once DDS has had MATCH_S to connect it.
 
-    ``on_person(person)`` is called with the id of the first skeleton body_pose publishes.
+    ``on_person(person)`` is called with the id of the first skeleton body_pose publishes; the
+    recordings it returns are retried while the play goes on.
     """
     params = {**video_source_params(play, folder, scratch), 'rate': play.clip.fps}
     marks = listener.marks()
     source = graph.start_player(listener, 'video_source',
                                 f'video_source_{next(VIDEO_PLAYS)}_{play.clip.name}', params)
     try:
-        if on_person is not None:
-            on_person(listener.first_person(marks, 30.0))
-        if not source.wait_for_log('end of', play.seconds * 5 + 30):
-            raise RuntimeError(f'{play.clip.name}: video_source did not finish')
+        recordings = [] if on_person is None else on_person(listener.first_person(marks, 30.0))
+        deadline = time.monotonic() + play.seconds * 5 + 30
+        while 'end of' not in source.log():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'{play.clip.name}: video_source did not finish')
+            for r in recordings:
+                r.retry()
+            time.sleep(0.01)
         time.sleep(1.0)  # body_pose's last skeletons
         skeletons, arrays, images, _ = listener.since(marks)
     finally:
@@ -860,7 +889,7 @@ def camera_path(args: argparse.Namespace, graph: Graph, scratch: Path,
             calls: list[Recorded] = []
             vp = play_video(graph, listener, play, folder, scratch,
                             lambda person, play=play: calls.extend(
-                                record(listener, namespaces, play, person)))
+                                record(listener, namespaces, play, person)) or calls)
             for r in calls:
                 r.skeletons, r.images = vp.skeletons, vp.images
             recordings += calls
@@ -911,6 +940,9 @@ def main() -> int:
                         help='held-out movements of part B (default all three)')
     parser.add_argument('--k', type=int, default=2,
                         help='recordings per label per fold in part A (default 2)')
+    parser.add_argument('--parallel', type=int, default=4,
+                        help='part A folds run at once, each a gesture_emotion process (default '
+                        '4; each takes about an eighth of a core)')
     parser.add_argument('--record-s', type=float, default=5.0,
                         help='longest recording, seconds (default 5)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the choices (default 0)')
