@@ -30,7 +30,7 @@ import time
 from emorec_ros.face.evaluate import Evaluation, plot_confusion
 from emorec_ros.gesture.bandai import MAIN_MOVEMENTS, read_clips
 from emorec_ros.gesture.bvh import BvhError
-from emorec_ros.gesture.classify import GestureClassifier, STRIDE_S, WINDOW_S
+from emorec_ros.gesture.classify import STRIDE_S, WINDOW_S
 from emorec_ros.gesture.evaluate import CLASS_SETS, filmed, leave_one_movement_out, STYLE_LABELS
 import numpy as np
 
@@ -42,10 +42,10 @@ ALSO_USED_TO_CHOOSE = (
     'SPEED_FLOOR, ACCELERATION_FLOOR, BOUNCE_FLOOR, SCALE_PERCENTILE, POSTURE_VISIBLE, '
     'HAND_HEAD_FLOOR, the posture statistics; classify: WINDOW_S, STRIDE_S, DTW_RADIUS, '
     'NEIGHBOURS, MIN_GROUPS_PER_LABEL, SEGMENTS, MIN_CALIBRATION_S, DESCRIPTOR_SCALE_FLOOR, '
-    'C_GRID, the regression inputs and the ProfileModel; evaluation: ALL_STRIDE_S'
+    'the blocks of INPUT_SETS, C_GRID, the DTW softmax and its smoothing; chosen inside each '
+    'fold (grouped cross-validation on the training movements): the model (DTW softmax or an '
+    'input set) and C'
 )
-#: Template stride for K = all (coarser than the node's, to keep the run in minutes).
-ALL_STRIDE_S = 0.5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
           f'seeds {args.seeds}')
     print(f'also used to choose: {ALSO_USED_TO_CHOOSE}')
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {'window_s': WINDOW_S, 'stride_s': STRIDE_S, 'all_stride_s': ALL_STRIDE_S,
+    summary = {'window_s': WINDOW_S, 'stride_s': STRIDE_S,
                'seeds': args.seeds, 'also_used_to_choose': ALSO_USED_TO_CHOOSE, 'results': {}}
     rows = []
     for n in args.classes:
@@ -99,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in (args.seeds if k is not None else [0]):
                 print(f'{n} classes, K = {name}, seed {seed}, leave one movement out:')
                 results.append(leave_one_movement_out(
-                    labelled, labels, MAIN_MOVEMENTS, progress=print, k=k, seed=seed,
-                    classifier=(lambda: GestureClassifier(stride_s=ALL_STRIDE_S)) if k is None
-                    else GestureClassifier))
+                    labelled, labels, MAIN_MOVEMENTS, progress=print, k=k, seed=seed))
             ours = [r.accuracy(r.ours) for r in results]
             baseline = [r.accuracy(r.baseline) for r in results]
             ece = [r.window_ece() for r in results]
