@@ -42,9 +42,9 @@ ALSO_USED_TO_CHOOSE = (
     'SPEED_FLOOR, ACCELERATION_FLOOR, BOUNCE_FLOOR, SCALE_PERCENTILE, POSTURE_VISIBLE, '
     'HAND_HEAD_FLOOR, the posture statistics; classify: WINDOW_S, STRIDE_S, DTW_RADIUS, '
     'NEIGHBOURS, MIN_GROUPS_PER_LABEL, SEGMENTS, MIN_CALIBRATION_S, DESCRIPTOR_SCALE_FLOOR, '
-    'the blocks of INPUT_SETS, C_GRID, the DTW softmax and its smoothing; chosen inside each '
-    'fold (grouped cross-validation on the training movements): the model (DTW softmax or an '
-    'input set) and C'
+    'the blocks of INPUT_SETS, C_GRID, the DTW softmax and its smoothing, the held-out rows '
+    '(each label loses one group); chosen inside each fold (grouped cross-validation on the '
+    'training movements): the model (DTW softmax or an input set) and C'
 )
 
 
