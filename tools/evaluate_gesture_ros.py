@@ -105,6 +105,8 @@ MIN_PLAY_S = 3.0
 TAIL_S = 1.0
 #: Seconds a node may take to become active (the gesture node's warm-up on a busy machine).
 START_TIMEOUT_S = 300.0
+#: Seconds a player may take until its services are discovered, and how often it is started.
+DISCOVERY_TIMEOUT_S, PLAYER_STARTS = 30.0, 3
 #: Clip played before the others by a motion_player, and its seconds.
 LEAD_IN, LEAD_IN_S = '0_lead_in', 4.0
 #: Seconds between a player's start and its activation, for DDS to connect it.
@@ -347,26 +349,36 @@ class Graph:
         self.processes.remove(process)
 
     def start_player(self, listener: Listener, executable: str, name: str,
-                     params: dict) -> NodeProcess:
+                     params: dict) -> tuple[NodeProcess, str]:
         """
         Start a player paused; configure and activate it once DDS has had MATCH_S to connect it.
 
         A publisher that starts at once loses its first seconds to the subscribers that have not
         discovered it yet (up to several seconds on a busy machine). Each player gets a node name
         of its own, so that no call goes to the lifecycle services of a player stopped earlier,
-        which discovery may still list.
+        which discovery may still list. A player whose services are not discovered within
+        DISCOVERY_TIMEOUT_S (seen once in about 30 starts) is stopped and started again under
+        another name, up to PLAYER_STARTS times. Returns the process and its node name.
         """
-        process = self.start(executable, name, {**params, 'autostart': False}, {'__node': name})
-        client = listener.create_client(ChangeState, f'/{name}/change_state')
-        if not client.wait_for_service(timeout_sec=START_TIMEOUT_S):
-            raise RuntimeError(f'{name} did not start:\n{process.log()[-3000:]}')
+        for attempt in range(PLAYER_STARTS):
+            node = name if not attempt else f'{name}_{attempt}'
+            process = self.start(executable, node, {**params, 'autostart': False},
+                                 {'__node': node})
+            client = listener.create_client(ChangeState, f'/{node}/change_state')
+            if client.wait_for_service(timeout_sec=DISCOVERY_TIMEOUT_S):
+                break
+            print(f'    {node}: not discovered in {DISCOVERY_TIMEOUT_S:g} s, started again')
+            self.stop(process)
+        else:
+            raise RuntimeError(f'{name}: not discovered in {PLAYER_STARTS} starts:\n'
+                               f'{process.log()[-3000:]}')
         time.sleep(MATCH_S)
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             answer = call(client, ChangeState.Request(transition=Transition(id=transition)))
             if answer is None or not answer.success:
-                raise RuntimeError(f'{name}: transition {transition} failed:\n'
+                raise RuntimeError(f'{node}: transition {transition} failed:\n'
                                    f'{process.log()[-3000:]}')
-        return process
+        return process, node
 
     def stop_all(self) -> None:
         for process in list(self.processes):
@@ -628,9 +640,10 @@ def play_bvh(graph: Graph, listener: Listener, plays: list[Play], texts: dict[st
     write_bvh(folder, LEAD_IN, texts[first.name], lead_in.frames)
     by_name = {play.clip.name: play for play in [lead_in, *plays]}
     marks = listener.marks()
-    name = f'motion_player_{folder.parent.name}_{folder.name}'
-    listener.listen_to_clips(f'/{name}/clip')
-    player = graph.start_player(listener, 'motion_player', name, {'clips': [str(folder)]})
+    player, name = graph.start_player(listener, 'motion_player',
+                                      f'motion_player_{folder.parent.name}_{folder.name}',
+                                      {'clips': [str(folder)]})
+    listener.listen_to_clips(f'/{name}/clip')  # transient local: every announcement so far
     people: dict[str, Play] = {}
     recordings: list[Recorded] = []
     deadline = time.monotonic() + sum(p.seconds for p in plays) * 5 + 60
@@ -793,8 +806,8 @@ def play_video(graph: Graph, listener: Listener, play: Play, folder: Path, scrat
     """
     params = {**video_source_params(play, folder, scratch), 'rate': play.clip.fps}
     marks = listener.marks()
-    source = graph.start_player(listener, 'video_source',
-                                f'video_source_{next(VIDEO_PLAYS)}_{play.clip.name}', params)
+    source, _ = graph.start_player(listener, 'video_source',
+                                   f'video_source_{next(VIDEO_PLAYS)}_{play.clip.name}', params)
     try:
         recordings = [] if on_person is None else on_person(listener.first_person(marks, 30.0))
         deadline = time.monotonic() + play.seconds * 5 + 30
