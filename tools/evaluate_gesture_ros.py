@@ -914,9 +914,11 @@ def camera_path(args: argparse.Namespace, graph: Graph, scratch: Path,
         for play in held_out:
             plays.append(play_video(graph, listener, play, folder, scratch))
             vp = plays[-1]
+            gap = max(np.diff([s.stamp_ns for s in vp.skeletons]), default=0) / NS
+            people = ', '.join(dict.fromkeys(s.person for s in vp.skeletons))
             print(f'    {play.clip.name:<16} {len(play.frames)} images played, '
                   f'{len(vp.images)} seen here, {len(vp.arrays)} SkeletonArrays from body_pose, '
-                  f'{len(vp.skeletons)} skeletons')
+                  f'{len(vp.skeletons)} skeletons ({people}; longest gap {gap:.2f} s)')
         time.sleep(1.0)
         received = listener.take_verdicts()
         verdicts = {fold: received[ns] for fold, ns in namespaces.items()}
