@@ -14,13 +14,14 @@ A. Motion capture, the Bandai-Namco dataset 1, one movement held out at a time (
 its own (/mocap_<movement>) with an empty template folder, all listening to /skeletons. Teaching:
 per label, a shuffle of that label's clips (--seed); a fold takes the first --k that are not of
 its movement. Of each clip some fold takes, a part of at most --record-s seconds (a seeded start;
-a shorter clip whole) and TAIL_S seconds after it (the clip looped where it ends) are played by a
-motion_player of its own, and each fold that takes the clip calls ``record_template`` (--record-s
-seconds at most, the person id of the first skeleton of the play) when the part starts. Then
-one motion_player plays every held-out clip, a clip shorter than MIN_PLAY_S looped (whole
+a shorter clip whole) and TAIL_S seconds after it (the clip looped where it ends) are played, one
+after the other, by one motion_player (after a LEAD_IN_S lead-in that shows whether every node
+hears it), and each fold that takes the clip calls ``record_template`` (--record-s seconds at
+most, the person id of the part's first skeleton) when the part starts. Then another
+motion_player plays every held-out clip, a clip shorter than MIN_PLAY_S looped (whole
 cycles) to at least that, so that the node sees full windows, as the offline evaluation loops a
 clip shorter than a window. ROS: the clip's verdicts on its fold's ``gesture_emotion`` (by the
-person id that ``motion_player/clip`` announced for it). Offline: the templates the fold's node
+person id that the player's ``~/clip`` announced for it). Offline: the templates the fold's node
 saved (TemplateStore), a GestureClassifier fitted on them as the node fits it, on the same clip
 filmed as motion_player films it (camera.front_view, its default camera), windows of window_s
 every 1 / publish_rate s (``scoring.stream_probabilities``).
@@ -43,10 +44,14 @@ per clip, per fold and pooled, the ROS and offline accuracy and their difference
 5 points), verdicts per clip against offline windows, and for each recording the share of the
 skeletons published during it that the template kept.
 
-The full run (10 folds, 12 camera clips) takes about 15 minutes on an idle 2-core machine;
---quick (folds bow and guide with --k 1; camera: bow held out, taught on walk) about 5.
+Part A runs --parallel folds at a time (default 4): each gesture_emotion takes about an eighth
+of a core, and ten at once on two cores left the nodes seconds behind the stream, so that
+recordings were refused. The full run (10 folds, 12 camera clips) takes about 17 minutes on two
+cores (A about 11, B about 6); --quick (folds bow and guide with --k 1; camera: bow held out,
+taught on walk) about 5.
 
-    python tools/evaluate_gesture_ros.py [--data ../shared/data] [--quick] [--k 2] [--seed 0]
+    python tools/evaluate_gesture_ros.py [--data ../shared/data] [--quick] [--parts AB]
+        [--movements ...] [--camera-folds ...] [--k 2] [--parallel 4] [--seed 0] [--logs DIR]
 """
 from __future__ import annotations
 
@@ -72,7 +77,7 @@ from emorec_ros.gesture.classify import GestureClassifier, WINDOW_S
 from emorec_ros.gesture.evaluate import CLASS_SETS, STYLE_LABELS
 from emorec_ros.gesture.mocap import ClipFile, find_clips, load_clips
 from emorec_ros.gesture.scoring import clip_answer, reorder, stream_probabilities
-from emorec_ros.gesture.skeleton import JOINT_INDEX, JOINTS, Skeleton
+from emorec_ros.gesture.skeleton import JOINTS, Skeleton
 from emorec_ros.gesture.store import read_template, TemplateStore
 from emorec_ros.gesture.window import NS
 from emorec_ros.msg import GestureEmotion, SkeletonArray
@@ -92,7 +97,9 @@ from std_msgs.msg import String
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'test'))  # the project's env runs Python with a safe path
+sys.path.insert(0, str(ROOT / 'bench'))
 from conftest import NodeProcess  # noqa: E402, I100
+from pose_accuracy import true_torso  # noqa: E402
 
 LABELS = CLASS_SETS[4]
 #: Bandai-Namco style of each label.
@@ -825,13 +832,6 @@ def play_video(graph: Graph, listener: Listener, play: Play, folder: Path, scrat
         print(f'    {play.clip.name}: {len(images)} images seen of {len(play.frames)} played; '
               'frames are matched by order')
     return VideoPlay(play, images[:len(play.frames)], arrays, skeletons)
-
-
-def true_torso(gt: np.ndarray) -> np.ndarray:
-    """Return the torso length (frames,) of true joints (frames, 13, 2), in pixels."""
-    shoulders = (gt[:, JOINT_INDEX['left_shoulder']] + gt[:, JOINT_INDEX['right_shoulder']]) / 2
-    hips = (gt[:, JOINT_INDEX['left_hip']] + gt[:, JOINT_INDEX['right_hip']]) / 2
-    return np.linalg.norm(hips - shoulders, axis=-1)
 
 
 def print_joint_errors(plays: list[VideoPlay], folder: Path) -> None:
