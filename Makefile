@@ -16,7 +16,8 @@ help:
 	@echo 'make test       run the tests (PYTEST_ARGS=...)'
 	@echo 'make demo       run the demo (DEMO_ARGS=...)'
 	@echo 'make bench      face accuracy, face and gesture pipeline benchmarks on DATA=$(DATA),'
-	@echo '                node start-up and shutdown times'
+	@echo '                body_pose accuracy, all nodes on a 2-core CPU, node start-up and'
+	@echo '                shutdown times'
 	@echo 'make clean      remove build/ install/ log/'
 	@echo 'make distclean  clean, and remove .venv'
 
@@ -33,6 +34,8 @@ bench: setup
 	bash tools/in_env.sh python bench/face_accuracy.py --data $(DATA)
 	bash tools/in_env.sh python bench/face_pipeline.py --data $(DATA) $(BENCH_ARGS)
 	bash tools/in_env.sh python bench/gesture_pipeline.py --data $(DATA)
+	bash tools/in_env.sh python bench/pose_accuracy.py --data $(DATA)
+	bash tools/in_env.sh python bench/robot_cpu.py --data $(DATA)
 	bash tools/in_env.sh python bench/node_lifecycle.py
 
 clean:
