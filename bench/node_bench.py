@@ -103,18 +103,22 @@ class ImageBench(Node):
 
 
 @contextmanager
-def spinning(node: Node) -> Iterator[Node]:
+def spinning(node: Node, shutdown: bool = True) -> Iterator[Node]:
     """
     Spin ``node`` in a background thread for the block.
 
-    Then the node is destroyed and rclpy shut down.
+    Then the node is destroyed, once the thread has ended (destroying a node that the spin
+    thread still waits on deadlocks), and rclpy is shut down unless ``shutdown`` is false.
     """
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
     try:
         yield node
     finally:
         executor.shutdown()
+        thread.join(timeout=10.0)
         node.destroy_node()
-        rclpy.try_shutdown()
+        if shutdown:
+            rclpy.try_shutdown()

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 import itertools
 import os
@@ -68,7 +67,6 @@ import tarfile
 import tempfile
 import threading
 import time
-from typing import Iterator
 
 import cv2
 from emorec_ros.gesture.bandai import ARCHIVE, MAIN_MOVEMENTS
@@ -88,7 +86,6 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.time import Time
@@ -99,6 +96,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'test'))  # the project's env runs Python with a safe path
 sys.path.insert(0, str(ROOT / 'bench'))
 from conftest import NodeProcess  # noqa: E402, I100
+from node_bench import spinning  # noqa: E402
 from pose_accuracy import true_torso  # noqa: E402
 
 LABELS = CLASS_SETS[4]
@@ -291,26 +289,6 @@ class Listener(Node):
                 return seen[0].person
             time.sleep(0.005)
         raise RuntimeError(f'no skeleton on /skeletons within {timeout:g} s')
-
-
-@contextmanager
-def spinning(node: Node) -> Iterator[Node]:
-    """
-    Spin ``node`` in a background thread for the block; then destroy it.
-
-    The thread ends before the node is destroyed: destroying a node that the spin thread still
-    waits on deadlocked (bench/node_bench.py's spinning does not wait for its thread).
-    """
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    try:
-        yield node
-    finally:
-        executor.shutdown()
-        thread.join(timeout=10.0)
-        node.destroy_node()
 
 
 def wait_future(future, timeout: float):
@@ -723,7 +701,7 @@ def mocap_batch(graph: Graph, scratch: Path, texts: dict[str, str], teach: list[
           f'({sum(p.seconds for p in held_out):.0f} s)')
     started = time.monotonic()
     listener_folds = [f'/mocap_{m.replace("-", "_")}' for m in movements]
-    with spinning(Listener(listener_folds)) as listener:
+    with spinning(Listener(listener_folds), shutdown=False) as listener:
         namespaces = start_folds(graph, 'mocap', list(movements), scratch)
         print(f'  {len(namespaces)} gesture_emotion nodes active after '
               f'{time.monotonic() - started:.0f} s')
@@ -891,7 +869,7 @@ def camera_path(args: argparse.Namespace, graph: Graph, scratch: Path,
     print(f'  taught parts ({sum(p.seconds for p in teach):.0f} s of play): ' + '; '.join(
         f'{p.clip.name} [{p.frames[0]}:+{p.record_s:.1f} s]' for p in teach))
     started = time.monotonic()
-    with spinning(Listener([f'/camera_{m}' for m in folds])) as listener:
+    with spinning(Listener([f'/camera_{m}' for m in folds]), shutdown=False) as listener:
         pose = graph.start('body_pose_node', 'body_pose', {})
         namespaces = start_folds(graph, 'camera', list(folds), scratch)
         graph.wait_active(pose)
