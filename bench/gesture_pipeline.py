@@ -19,10 +19,11 @@ The gesture pipeline's speed on these 2 cores, in one run.
      - classify() (ours): the whole GestureClassifier.classify call: features, DTW, regression.
    Times are medians over the queries, after a warm-up. Target: 1000 templates in <= 20 ms.
 3. Node: the installed gesture_emotion_node in its own process, with --node-templates of those
-   windows as its templates, fed the demo clip at 30 fps (640x480 bgr8 over DDS) from this
-   process: the rate at which it processes images and its pose time per image (its diagnostics),
-   and the gesture_emotion messages (rate; latency from the newest frame's stamp to receipt).
-   Target: it keeps up with the 30 fps camera.
+   windows as its templates, fed MediaPipe's skeletons of the demo clip at 30 per second
+   (SkeletonArray over DDS, as body_pose publishes them) from this process: the rate at which it
+   processes skeleton messages and its classification time per window (its diagnostics), and the
+   gesture_emotion messages (rate; latency from the newest skeleton's stamp to receipt).
+   Target: it keeps up with a 30 fps camera.
 
     python bench/gesture_pipeline.py --data DIR
 
@@ -49,10 +50,11 @@ from emorec_ros.gesture.dtw import dtw_distances, TemplateIndex, warm_up
 from emorec_ros.gesture.evaluate import filmed
 from emorec_ros.gesture.features import cut_windows, FEATURE_RATE_HZ, resample, window_features
 from emorec_ros.gesture.pose import PoseEstimator
+from emorec_ros.gesture.skeleton import Skeleton
 from emorec_ros.gesture.store import TemplateStore
 from emorec_ros.gesture.template import Template
-from emorec_ros.image import bgr_to_image
-from emorec_ros.msg import GestureEmotion
+from emorec_ros.msg import GestureEmotion, SkeletonArray
+from emorec_ros.nodes.skeleton_msgs import skeleton_array
 import numpy as np
 import rclpy
 from rclpy.qos import QoSProfile
@@ -118,23 +120,23 @@ def clip_frames() -> list[np.ndarray]:
     return frames
 
 
-def pose_speed(frames: list[np.ndarray]) -> tuple[float, float, int]:
+def pose_speed(frames: list[np.ndarray]) -> tuple[float, float, list[Skeleton | None]]:
     """
     Time PoseEstimator in video mode over ``frames``, after 10 frames of warm-up.
 
-    Returns the median and p95 milliseconds per frame, and in how many frames it found the
-    person.
+    Returns the median and p95 milliseconds per frame, and the skeleton of each frame (None
+    where it found nobody).
     """
     estimator = PoseEstimator(video=True)
     for frame in frames[:10]:
         estimator.estimate(frame)
-    times, found = [], 0
+    times, skeletons = [], []
     for frame in frames:
         start = time.perf_counter()
-        found += estimator.estimate(frame) is not None
+        skeletons.append(estimator.estimate(frame))
         times.append(time.perf_counter() - start)
     estimator.close()
-    return 1000 * float(np.median(times)), 1000 * float(np.percentile(times, 95)), found
+    return 1000 * float(np.median(times)), 1000 * float(np.percentile(times, 95)), skeletons
 
 
 def bandai_windows(data: Path) -> list[Template]:
@@ -242,18 +244,18 @@ class DiagnosticsWatch:
 
 
 def node_speed(
-    frames: list[np.ndarray], templates: list[Template], seconds: float, log: Path
+    skeletons: list[Skeleton | None], templates: list[Template], seconds: float, log: Path
 ) -> dict | None:
-    """Measure the gesture node with these templates, fed ``frames`` in a loop at CAMERA_HZ."""
-    images = [bgr_to_image(frame, Header()) for frame in frames]
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        spinning(ImageBench('gesture_pipeline_bench', GestureEmotion, 'gesture_emotion')) as bench,
-    ):
+    """Measure the gesture node with these templates, fed ``skeletons`` in a loop at CAMERA_HZ."""
+    images = [skeleton_array(Header(), [('person1', s)] if s is not None else [])
+              for s in skeletons]
+    bench_node = ImageBench('gesture_pipeline_bench', GestureEmotion, 'gesture_emotion',
+                            SkeletonArray, 'skeletons', QoSProfile(depth=100))
+    with tempfile.TemporaryDirectory() as folder, spinning(bench_node) as bench:
         store = TemplateStore(folder)
         for template in templates:
             store.save(template)
-        diagnostics = DiagnosticsWatch(bench, 'emorec_ros: gesture_emotion')
+        diagnostics = DiagnosticsWatch(bench, 'emorec_ros: /gesture_emotion')
         node = start_node(
             'gesture_emotion_node', {'template_dir': folder, 'diagnostics_stale_s': 60.0}, log
         )
@@ -274,13 +276,14 @@ def node_speed(
                       f'{len(results)} gesture_emotion')
                 return None
             (first_t, first), (last_t, last) = statuses[0], statuses[-1]
-            processed = int(last['images processed']) - int(first['images processed'])
+            key = 'skeleton messages processed'
+            processed = int(last[key]) - int(first[key])
             latency = 1000 * np.array([r[1] for r in results])
             return {
                 'offered': sent / seconds,
                 'processed': processed / (last_t - first_t),
-                'pose_p50': float(last['processing p50 (ms)']),
-                'pose_p95': float(last['processing p95 (ms)']),
+                'classify_p50': float(last['processing p50 (ms)']),
+                'classify_p95': float(last['processing p95 (ms)']),
                 'messages': len(results) / seconds,
                 'labels': len(results[-1][2].labels),
                 'latency_p50': float(np.percentile(latency, 50)),
@@ -312,7 +315,8 @@ def main() -> int:
 
     frames = clip_frames()
     print(f'pose on {len(frames)} frames of {CLIP.name}, letterboxed to 640x480 ...', flush=True)
-    pose_p50, pose_p95, found = pose_speed(frames)
+    pose_p50, pose_p95, skeletons = pose_speed(frames)
+    found = sum(s is not None for s in skeletons)
     warm_up()
     windows = bandai_windows(args.data / 'bandai_motion')
     rows = dtw_rows(windows, args.queries, args.cache)
@@ -320,7 +324,7 @@ def main() -> int:
     print(f'gesture_emotion_node with {len(chosen)} templates, {CAMERA_HZ:g} fps for '
           f'{args.seconds:g} s ...', flush=True)
     rclpy.init()
-    node = node_speed(frames, [windows[i] for i in chosen], args.seconds,
+    node = node_speed(skeletons, [windows[i] for i in chosen], args.seconds,
                       args.cache / 'gesture_emotion_node.log')
 
     print(f'\n1. pose (MediaPipe Pose, video mode, 640x480): median {pose_p50:.1f} ms = '
@@ -330,17 +334,17 @@ def main() -> int:
     for size, method, ms, note in rows:
         print(f'{size:>9}  {method:<36} {ms:9.2f}  {note}')
     print('   target: 1000 templates in <= 20 ms')
-    print(f'\n3. gesture_emotion_node, {len(chosen)} templates, {CAMERA_HZ:g} fps 640x480 bgr8 '
-          'over DDS')
+    print(f'\n3. gesture_emotion_node, {len(chosen)} templates, {CAMERA_HZ:g} skeleton messages '
+          'per second over DDS')
     if node is None:
         print('   no result: the node did not start (see above)')
     else:
-        print(f'   images processed: {node["processed"]:.1f} per second of '
+        print(f'   skeleton messages processed: {node["processed"]:.1f} per second of '
               f'{node["offered"]:.1f} offered (by its diagnostics, once a second); '
-              f'pose + window per image p50 {node["pose_p50"]:.1f} ms, '
-              f'p95 {node["pose_p95"]:.1f} ms')
+              f'classification per window p50 {node["classify_p50"]:.1f} ms, '
+              f'p95 {node["classify_p95"]:.1f} ms')
         print(f'   gesture_emotion: {node["messages"]:.1f} messages/s over {node["labels"]} '
-              f'labels, latency from the newest frame p50 {node["latency_p50"]:.0f} ms, '
+              f'labels, latency from the newest skeleton p50 {node["latency_p50"]:.0f} ms, '
               f'p95 {node["latency_p95"]:.0f} ms')
     print('   target: keeps up with 30 fps')
     print("peers: the seeds' DTW + logistic-regression notebook took about 2 s per clip "

@@ -11,7 +11,7 @@ from pathlib import Path
 import subprocess
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ament_index_python.packages import get_package_prefix
 import cv2
@@ -42,10 +42,11 @@ def start_node(executable: str, params: dict, log: Path) -> subprocess.Popen:
     """
     Start the installed node ``executable`` of emorec_ros with these parameters.
 
-    Its output goes to ``log``.
+    It configures and activates itself (``autostart``, as the launch file starts it) unless the
+    parameters say otherwise. Its output goes to ``log``.
     """
     path = Path(get_package_prefix('emorec_ros')) / 'lib' / 'emorec_ros' / executable
-    command = [str(path), '--ros-args'] + [a for k, v in params.items()
+    command = [str(path), '--ros-args'] + [a for k, v in {'autostart': True, **params}.items()
                                            for a in ('-p', f'{k}:={v}')]
     with open(log, 'w') as output:
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -65,12 +66,15 @@ class ImageBench(Node):
     Publishes images on ``image`` (sensor-data QoS) and keeps what comes back.
 
     Each message of ``result_type`` on ``result_topic`` is kept as (receipt time.monotonic(),
-    seconds since its header stamp, message).
+    seconds since its header stamp, message). Another input (e.g. skeletons) is given by
+    ``input_type``, ``input_topic`` and ``input_qos``.
     """
 
-    def __init__(self, name: str, result_type, result_topic: str) -> None:
+    def __init__(self, name: str, result_type, result_topic: str, input_type=Image,
+                 input_topic: str = 'image',
+                 input_qos: QoSProfile = qos_profile_sensor_data) -> None:
         super().__init__(name)
-        self.publisher = self.create_publisher(Image, 'image', qos_profile_sensor_data)
+        self.publisher = self.create_publisher(input_type, input_topic, input_qos)
         self._lock = threading.Lock()
         self._received: list[tuple[float, float, object]] = []
         self.create_subscription(result_type, result_topic, self._on_result,
@@ -81,12 +85,12 @@ class ImageBench(Node):
         with self._lock:
             self._received.append((time.monotonic(), age, msg))
 
-    def run(self, images: Callable[[int], Image], hz: float,
+    def run(self, images: Callable[[int], Any], hz: float,
             seconds: float) -> tuple[list[tuple[float, float, object]], int]:
         """
-        Publish ``images(i)`` (stamped now) at ``hz`` for ``seconds``.
+        Publish ``images(i)`` (inputs with a header, stamped now) at ``hz`` for ``seconds``.
 
-        Returns what came back meanwhile (and 0.5 s after) and how many images were sent.
+        Returns what came back meanwhile (and 0.5 s after) and how many inputs were sent.
         """
         with self._lock:
             self._received = []
