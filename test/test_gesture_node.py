@@ -270,6 +270,17 @@ def test_recording_without_messages_and_bad_deletes(graph):
     answer = graph.call(graph.record, RecordTemplate.Request(label='silence', duration=0.5),
                         timeout=20.0)
     assert not answer.success and 'stopped arriving' in answer.message
+    # A stream that ends a little early (a clip, a bag): what was recorded is kept.
+    graph.feed(CRYING, 5)
+    future = graph.record.call_async(RecordTemplate.Request(label='short', duration=3.0))
+    assert graph.node.wait_for_log('recording "short"', 10.0)
+    graph.feed(CRYING, 40)  # 2.6 s of the 3 s
+    assert graph.wait(future.done, 30.0), graph.node.log()[-2000:]
+    kept = future.result()
+    assert kept.success and kept.frames == 40, kept.message
+    assert 'the stream stopped after 2.6 s' in kept.message
+    graph.call(graph.delete, DeleteTemplate.Request(template_id=kept.template_id))
+    graph._seen_since.clear()  # the pause made the node forget every window
     unknown = graph.call(graph.delete, DeleteTemplate.Request(template_id='0123abcd'))
     assert not unknown.success and 'no template' in unknown.message
     bad = graph.call(graph.delete, DeleteTemplate.Request(template_id='../../etc/passwd'))

@@ -187,6 +187,7 @@ class Recording:
     messages: int = 0
     done: threading.Event = field(default_factory=threading.Event)
     failure: str = ''
+    stopped_early: str = ''  # why a recording that is kept ended before its duration
     _start: int | None = None
     _newest: int | None = None
 
@@ -221,6 +222,22 @@ class Recording:
         if not self.done.is_set():
             self.failure = reason
             self.done.set()
+
+    def stream_stopped(self, reason: str, keep_share: float) -> None:
+        """
+        End a recording whose stream stopped before its duration.
+
+        It is kept (``stopped_early`` says so) when its skeletons span at least ``keep_share``
+        of the duration, else aborted with ``reason``.
+        """
+        if self.done.is_set():
+            return
+        covered = (self.stamps[-1] - self._start) / NS if self.stamps else 0.0
+        if covered >= keep_share * self.duration:
+            self.stopped_early = f'the stream stopped after {covered:.1f} s'
+            self.done.set()
+        else:
+            self.abort(reason)
 
     @property
     def fps(self) -> float:

@@ -50,8 +50,11 @@ from std_msgs.msg import Header
 
 #: Fewest skeletons a recording needs to become a template.
 MIN_RECORDED_SKELETONS = 10
-#: Seconds (node clock) without a skeleton message after which a recording gives up.
+#: Seconds (node clock) without a skeleton message after which a recording ends: kept when its
+#: skeletons span RECORD_KEEP_SHARE of the duration (a clip or bag that ended a little early),
+#: else refused.
 RECORD_GRACE_S = 5.0
+RECORD_KEEP_SHARE = 0.8
 #: Services keep every request until it is taken: a burst of calls is queued, never dropped
 #: (the default keeps 10, and a burst of 50 record calls lost 34 of them).
 SERVICE_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
@@ -316,8 +319,9 @@ class GestureEmotionNode(ManagedNode):
             recording = self._recording
             if recording is not None and recording.last_input_ns \
                     and now - recording.last_input_ns > RECORD_GRACE_S * NS:
-                recording.abort(f'skeleton messages stopped arriving: none for '
-                                f'{RECORD_GRACE_S:g} s, {recording.messages} recorded')
+                recording.stream_stopped(f'skeleton messages stopped arriving: none for '
+                                         f'{RECORD_GRACE_S:g} s, {recording.messages} recorded',
+                                         RECORD_KEEP_SHARE)
 
     def _classify_loop(self) -> None:
         """Classify the due windows, newest per person, until the node is deactivated."""
@@ -417,6 +421,8 @@ class GestureEmotionNode(ManagedNode):
         response.frames = template.frames
         response.message = (f'recorded "{label}" of {who}: {template.frames} skeletons at '
                             f'{recording.fps:.1f} fps')
+        if recording.stopped_early:
+            response.message += f' ({recording.stopped_early})'
         if reason:
             response.message += f'; saved but not used: {reason}'
         elif not used:
@@ -464,7 +470,12 @@ class GestureEmotionNode(ManagedNode):
         response.success = deleted
         response.message = (f'deleted {template_id}' if deleted
                             else f'no template with id {template_id}')
-        (self.get_logger().info if deleted else self.get_logger().warning)(response.message)
+        # One call site per severity: rclpy refuses a call site whose severity changes (it
+        # raised in the executor after a delete that worked and one that did not).
+        if deleted:
+            self.get_logger().info(response.message)
+        else:
+            self.get_logger().warning(response.message)
         return response
 
     # --- diagnostics -----------------------------------------------------------------------
