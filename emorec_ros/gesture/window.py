@@ -19,6 +19,21 @@ import numpy as np
 NS = 1_000_000_000
 
 
+class _PositiveSeconds:
+    """A duration set in seconds (> 0), kept as integer nanoseconds in ``_<name>_ns``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.ns_name = name, f'_{name.removesuffix("_s")}_ns'
+
+    def __get__(self, instance, owner: type | None = None) -> float:
+        return getattr(instance, self.ns_name) / NS
+
+    def __set__(self, instance, value: float) -> None:
+        if value <= 0:
+            raise ValueError(f'{self.name} must be > 0, got {value}')
+        setattr(instance, self.ns_name, round(value * NS))
+
+
 @dataclass(frozen=True, eq=False)
 class WindowSnapshot:
     """One person's window: stamps (ns) of its first and last skeleton, and the skeletons."""
@@ -54,35 +69,9 @@ class PersonWindows:
         self._newest: int | None = None  # stamp of the newest message, people or not
         self._in_view: list[str] = []  # ids in the newest message, most in view first
 
-    @property
-    def window_s(self) -> float:
-        return self._window_ns / NS
-
-    @window_s.setter
-    def window_s(self, value: float) -> None:
-        if value <= 0:
-            raise ValueError(f'window_s must be > 0, got {value}')
-        self._window_ns = round(value * NS)
-
-    @property
-    def lost_s(self) -> float:
-        return self._lost_ns / NS
-
-    @lost_s.setter
-    def lost_s(self, value: float) -> None:
-        if value <= 0:
-            raise ValueError(f'lost_s must be > 0, got {value}')
-        self._lost_ns = round(value * NS)
-
-    @property
-    def period_s(self) -> float:
-        return self._period_ns / NS
-
-    @period_s.setter
-    def period_s(self, value: float) -> None:
-        if value <= 0:
-            raise ValueError(f'period_s must be > 0, got {value}')
-        self._period_ns = round(value * NS)
+    window_s = _PositiveSeconds()
+    lost_s = _PositiveSeconds()
+    period_s = _PositiveSeconds()
 
     def add(self, stamp_ns: int, people: dict[str, Skeleton]) -> str | None:
         """

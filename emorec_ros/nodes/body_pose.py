@@ -19,6 +19,7 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticStatus
 from emorec_ros.gesture.draw import draw_skeleton
 from emorec_ros.gesture.pose import PoseEstimator
+from emorec_ros.gesture.window import NS
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import GestureEmotion, SkeletonArray
 from emorec_ros.nodes.common import (check_diagnostics_thresholds, DEBUG_IMAGE_QOS,
@@ -30,8 +31,6 @@ from emorec_ros.stats import ProcessingStats
 from rclpy.qos import QoSProfile
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
-
-NS = 1_000_000_000
 
 #: Skeletons are small and the gesture node must not lose any: reliable, depth 10.
 SKELETONS_QOS = QoSProfile(depth=10)
