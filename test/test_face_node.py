@@ -113,7 +113,7 @@ def test_result_keeps_image_header_and_describes_faces(face_node, probe, media, 
     assert out.header == msg.header
     assert len(out.faces) == 1
     face = out.faces[0]
-    assert face.id and face.emotion in face.labels and len(face.labels) == len(face.scores) == 7
+    assert face.id and face.emotion in face.labels and len(face.labels) == len(face.scores) == 8
     assert abs(sum(face.scores) - 1.0) < 1e-3 and face.confidence == pytest.approx(
         max(face.scores)
     )
@@ -144,14 +144,8 @@ def test_bad_image_is_reported_and_node_keeps_serving(face_node, probe, wait, ba
     assert node.process.poll() is None
 
 
-def test_debug_image_and_diagnostics(face_node, probe, media, wait):
-    node, results, images = face_node
-    debug = Collector(probe, Image, '/face_emotion/face_debug_image', QoSProfile(depth=5))
-    diagnostics = Collector(probe, DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
-    # 320x320 (300 kB): well inside FastDDS's default shared-memory segment (512 kB), which the
-    # full 512x512 astronaut (786 kB, used by the other tests) does not fit.
-    msg = _image(cv2.resize(cv2.imread(str(media / 'astronaut.png')), (320, 320)), probe)
-
+def _debug_image(node, images, results, debug, msg: Image, wait) -> Image:
+    """Publish ``msg`` until its debug image (same header) arrives; return it."""
     def annotated_arrived() -> bool:
         images.publish(msg)
         return any(d.header == msg.header for d in debug.items)
@@ -159,7 +153,21 @@ def test_debug_image_and_diagnostics(face_node, probe, media, wait):
         answered = any(r.header == msg.header for r in results.items)
         pytest.fail(f'no debug image in 30 s (result for the image: {answered}); '
                     f'node log:\n{node.log()[-3000:]}')
-    annotated = next(d for d in debug.take() if d.header == msg.header)
+    return next(d for d in debug.take() if d.header == msg.header)
+
+
+def _astronaut_320(media) -> np.ndarray:
+    # 320x320 (300 kB): well inside FastDDS's default shared-memory segment (512 kB), which the
+    # full 512x512 astronaut (786 kB, used by the other tests) does not fit.
+    return cv2.resize(cv2.imread(str(media / 'astronaut.png')), (320, 320))
+
+
+def test_debug_image_and_diagnostics(face_node, probe, media, wait):
+    node, results, images = face_node
+    debug = Collector(probe, Image, '/face_emotion/face_debug_image', QoSProfile(depth=5))
+    diagnostics = Collector(probe, DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
+    msg = _image(_astronaut_320(media), probe)
+    annotated = _debug_image(node, images, results, debug, msg, wait)
     assert (annotated.height, annotated.width, annotated.encoding) == (
         msg.height,
         msg.width,
@@ -177,6 +185,31 @@ def test_debug_image_and_diagnostics(face_node, probe, media, wait):
     )
     keys = {v.key for v in status.values}
     assert {'rate (Hz)', 'processing p95 (ms)', 'images processed', 'images rejected'} <= keys
+
+
+def test_explain_paints_the_face_on_the_debug_image(face_node, probe, media, wait):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    node, results, images = face_node
+    debug = Collector(probe, Image, '/face_emotion/face_debug_image', QoSProfile(depth=5))
+    bgr = _astronaut_320(media)
+
+    def as_array(msg: Image) -> np.ndarray:
+        return np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+
+    plain = as_array(_debug_image(node, images, results, debug, _image(bgr, probe), wait))
+    client = probe.create_client(SetParameters, '/face_emotion/set_parameters')
+    assert client.wait_for_service(timeout_sec=10.0)
+    on = Parameter(name='explain', value=ParameterValue(type=ParameterType.PARAMETER_BOOL,
+                                                        bool_value=True))
+    result = client.call(SetParameters.Request(parameters=[on]), timeout_sec=10.0).results[0]
+    assert result.successful, result.reason
+    explained = as_array(_debug_image(node, images, results, debug, _image(bgr, probe), wait))
+    # The face (about x 111-170, y 52-111 here) is painted over; the sky in the corner is not.
+    face = (slice(60, 105), slice(118, 165))
+    assert np.abs(explained[face].astype(int) - plain[face]).mean() > 10
+    np.testing.assert_array_equal(explained[:40, :40], plain[:40, :40])
 
 
 def test_missing_model_is_one_clear_fatal_error(start_node, tmp_path):

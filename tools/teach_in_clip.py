@@ -29,8 +29,8 @@ from pathlib import Path
 import sys
 import time
 
+from emorec_ros.calibration import expected_calibration_error
 from emorec_ros.cli.demo import TEACHING
-from emorec_ros.gesture.calibration import expected_calibration_error
 from emorec_ros.gesture.classify import GestureClassifier, WINDOW_S
 from emorec_ros.gesture.dtw import warm_up
 from emorec_ros.gesture.replay import node_windows, record, stream_stamps

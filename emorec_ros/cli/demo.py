@@ -21,7 +21,6 @@ import time
 
 import cv2
 from emorec_ros.face.draw import EMOTION_COLOURS
-from emorec_ros.face.fer2013 import FER_CLASSES
 from emorec_ros.image import image_to_bgr
 from emorec_ros.msg import FaceEmotionArray, GestureEmotion
 from emorec_ros.nodes.body_pose import BodyPoseNode
@@ -119,13 +118,18 @@ def play(
     return source
 
 
-def main_face_scores(results: list[FaceEmotionArray]) -> np.ndarray:
-    """Scores (frames x FER_CLASSES) of each result's main face, NaN where there is none."""
-    scores = np.full((len(results), len(FER_CLASSES)), np.nan)
+def face_labels(results: list[FaceEmotionArray]) -> tuple[str, ...]:
+    """Return the face model's labels, as its results name them (none if no face was seen)."""
+    return next((tuple(r.faces[0].labels) for r in results if r.faces), ())
+
+
+def main_face_scores(results: list[FaceEmotionArray], labels: tuple[str, ...]) -> np.ndarray:
+    """Scores (frames x labels) of each result's main face, NaN where there is none."""
+    scores = np.full((len(results), len(labels)), np.nan)
     for i, r in enumerate(results):
         if r.faces:
             face = r.faces[0]
-            scores[i] = [face.scores[list(face.labels).index(c)] for c in FER_CLASSES]
+            scores[i] = [face.scores[list(face.labels).index(c)] for c in labels]
     return scores
 
 
@@ -137,25 +141,26 @@ def gesture_at(gestures: list[GestureEmotion], t: float) -> GestureEmotion | Non
 
 
 def timeline_rows(
-    t0: float, times: np.ndarray, scores: np.ndarray, gestures: list[GestureEmotion]
+    t0: float, times: np.ndarray, scores: np.ndarray, labels: tuple[str, ...],
+    gestures: list[GestureEmotion],
 ) -> list[str]:
     """One text row per second of video: the main face's mean emotion and the body language."""
     rows = []
     for start in np.arange(0.0, times[-1] + 1e-9, 1.0):
         sel = (times >= start) & (times < start + 1.0)
-        seen = sel & ~np.isnan(scores[:, 0])
+        seen = sel & ~np.isnan(scores[:, 0]) if labels else np.zeros_like(sel)
         if seen.any():
             mean = scores[seen].mean(axis=0)
             best = int(np.argmax(mean))
             face = (
-                f'{FER_CLASSES[best]:<8} {mean[best]:.2f} {"#" * int(round(10 * mean[best])):<10}'
+                f'{labels[best]:<8} {mean[best]:.2f} {"#" * int(round(10 * mean[best])):<10}'
             )
         else:
             face = f'{"(no face)":<24}'
         in_second = [g for g in gestures if start <= _seconds(g.header.stamp) - t0 < start + 1.0]
         if in_second:
-            labels = [g.emotion for g in in_second]
-            top = max(set(labels), key=labels.count)
+            verdicts = [g.emotion for g in in_second]
+            top = max(set(verdicts), key=verdicts.count)
             confidence = np.mean([g.confidence for g in in_second if g.emotion == top])
             body = f'{top or "(no templates)":<8} {confidence:.2f}'
         else:
@@ -167,6 +172,7 @@ def timeline_rows(
 def plot(
     times: np.ndarray,
     scores: np.ndarray,
+    labels: tuple[str, ...],
     t0: float,
     gestures: list[GestureEmotion],
     path: Path,
@@ -177,13 +183,13 @@ def plot(
     import matplotlib.pyplot as plt
 
     fig, (ax_face, ax_body) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for j, label in enumerate(FER_CLASSES):
-        b, g, r = EMOTION_COLOURS[label]
+    for j, label in enumerate(labels):
+        b, g, r = EMOTION_COLOURS.get(label, (128, 128, 128))
         ax_face.plot(times, scores[:, j], label=label, color=(r / 255, g / 255, b / 255), lw=1.5)
     ax_face.set_ylabel('face score')
-    ax_face.legend(ncol=7, fontsize=8, loc='upper center')
-    labels = sorted({label for g in gestures for label in g.labels})
-    for label in labels:
+    ax_face.legend(ncol=max(1, len(labels)), fontsize=8, loc='upper center')
+    body_labels = sorted({label for g in gestures for label in g.labels})
+    for label in body_labels:
         points = [(_seconds(g.header.stamp) - t0, g.scores[list(g.labels).index(label)])
                   for g in gestures if label in g.labels]
         b, g_, r = EMOTION_COLOURS.get(label, (128, 128, 128))
@@ -192,7 +198,7 @@ def plot(
         )
     ax_body.set_ylabel('body-language probability')
     ax_body.set_xlabel('time (s)')
-    if labels:
+    if body_labels:
         ax_body.legend(fontsize=8)
     for ax in (ax_face, ax_body):
         ax.set_ylim(0, 1)
@@ -288,11 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     t0 = _seconds(faces[0].header.stamp)
     times = np.array([_seconds(r.header.stamp) - t0 for r in faces])
-    scores = main_face_scores(faces)
+    labels = face_labels(faces)
+    scores = main_face_scores(faces, labels)
     print(f'\n{source.published} frames published; face_emotion processed {len(faces)} '
           f'(a face in {int((~np.isnan(scores[:, 0])).sum())}), gesture_emotion published '
           f'{len(gestures)} verdicts. Per second of video:')
-    print('\n'.join('  ' + row for row in timeline_rows(t0, times, scores, gestures)))
+    print('\n'.join('  ' + row for row in timeline_rows(t0, times, scores, labels, gestures)))
     for name, snap, what in (('face_emotion', face.stats.snapshot(), 'image'),
                              ('body_pose', pose.stats.snapshot(), 'image'),
                              ('gesture_emotion', gesture.classify_stats.snapshot(), 'window')):
@@ -316,10 +323,10 @@ def main(argv: list[str] | None = None) -> int:
                         1, cv2.LINE_AA)
             writer.write(frame)
         writer.release()
-    plot(times, scores, t0, gestures, plot_path, f'emotion over time: {Path(video).name}')
+    plot(times, scores, labels, t0, gestures, plot_path, f'emotion over time: {Path(video).name}')
     with open(csv_path, 'w', newline='') as f:
         out = csv.writer(f)
-        out.writerow(['time_s', 'faces', 'main_face_id', 'main_face_emotion', *FER_CLASSES,
+        out.writerow(['time_s', 'faces', 'main_face_id', 'main_face_emotion', *labels,
                       'body_emotion', 'body_confidence'])
         for t, r, s in zip(times, faces, scores):
             main_face = r.faces[0] if r.faces else None

@@ -1,13 +1,15 @@
 """
-Per-class and overall accuracy of a face-emotion model on a FER-2013 split.
+Per-class and overall accuracy, and calibration, of a face-emotion model on one split.
 
 Example::
 
-    python -m emorec_ros.cli.evaluate_face --data /path/to/fer2013 --split PublicTest
+    python -m emorec_ros.cli.evaluate_face --data /path/to/data --split Valid
 
-Any LiteRT model with a card (``<model>.json``) whose labels name the FER-2013 classes works,
-so peers' models are measured the same way as ours. PrivateTest is the held-out benchmark:
-report it for a model already chosen, never choose by it.
+``--data`` holds ``ferplus/ferplus.npz`` (splits Train, Valid, Test: the FER+ vote majority,
+scored by the FER+ protocol) and ``fer2013/`` (Training, PublicTest, PrivateTest: FER-2013's own
+labels). Any LiteRT model with a card (``<model>.json``) whose labels name these classes works,
+so peers' models are measured the same way as ours. Test and PrivateTest are held out: report
+them for a model already chosen, never choose by them.
 """
 from __future__ import annotations
 
@@ -17,8 +19,7 @@ import sys
 
 from emorec_ros.cli.train_face import DEFAULT_MODEL
 from emorec_ros.face.classify import EmotionClassifier, ModelError
-from emorec_ros.face.evaluate import evaluate, plot_confusion
-from emorec_ros.face.fer2013 import FER_CLASSES, load_split, SPLITS
+from emorec_ros.face.evaluate import ALL_SPLITS, evaluate, load_labelled, plot_confusion
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        '--data', type=Path, required=True, help='folder with the FER-2013 .npz files'
+        '--data', type=Path, required=True, help='folder with ferplus/ and fer2013/'
     )
     parser.add_argument(
-        '--split', choices=SPLITS, default='PublicTest', help='default: %(default)s'
+        '--split', choices=ALL_SPLITS, default='Valid', help='default: %(default)s'
     )
     parser.add_argument(
         '--model', type=Path, default=DEFAULT_MODEL, help='.tflite with its .json card beside it'
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         classifier = EmotionClassifier(args.model)
-        result = evaluate(classifier, load_split(args.data, args.split), FER_CLASSES)
+        result = evaluate(classifier, *load_labelled(args.data, args.split))
     except (ModelError, OSError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ y down, clipped to the image. Neither ROS nor TensorFlow is imported here (see
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 import os
 from pathlib import Path
 from typing import Protocol
@@ -40,13 +41,20 @@ HAAR_CASCADE_DIRS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class FaceBox:
-    """A detected face: top-left corner (x, y), size in pixels, confidence in [0, 1]."""
+    """
+    A detected face: top-left corner (x, y), size in pixels, confidence in [0, 1].
+
+    ``roll`` is the angle in degrees from the image's x axis to the line from the face's right
+    eye to its left eye (clockwise on screen, as y points down; 0 for an upright face), or None
+    where the detector finds no eyes.
+    """
 
     x: int
     y: int
     width: int
     height: int
     score: float
+    roll: float | None = None
 
     @property
     def area(self) -> int:
@@ -69,7 +77,7 @@ def iou(a: FaceBox, b: FaceBox) -> float:
 
 
 def clipped_box(x0: float, y0: float, x1: float, y1: float, score: float,
-                image_size: tuple[int, int]) -> FaceBox | None:
+                image_size: tuple[int, int], roll: float | None = None) -> FaceBox | None:
     """
     Return the box from corners (x0, y0)-(x1, y1) in pixels, clipped to the image.
 
@@ -81,7 +89,7 @@ def clipped_box(x0: float, y0: float, x1: float, y1: float, score: float,
     right, bottom = min(width, int(round(x1))), min(height, int(round(y1)))
     if right <= left or bottom <= top:
         return None
-    return FaceBox(left, top, right - left, bottom - top, float(score))
+    return FaceBox(left, top, right - left, bottom - top, float(score), roll)
 
 
 class FaceDetector(Protocol):
@@ -129,10 +137,14 @@ class MediaPipeFaceDetector:
             if detection.score[0] < self.min_confidence:
                 continue
             rel = detection.location_data.relative_bounding_box
+            # Keypoints 0 and 1: the face's right and left eye, relative to the image.
+            right, left = detection.location_data.relative_keypoints[:2]
+            roll = math.degrees(
+                math.atan2((left.y - right.y) * height, (left.x - right.x) * width))
             boxes.append(clipped_box(rel.xmin * width, rel.ymin * height,
                                      (rel.xmin + rel.width) * width,
                                      (rel.ymin + rel.height) * height,
-                                     detection.score[0], (width, height)))
+                                     detection.score[0], (width, height), roll))
         return _by_score(boxes)
 
     def close(self) -> None:
@@ -233,11 +245,13 @@ def make_detector(name: str, min_confidence: float = 0.5) -> FaceDetector:
 
 
 def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARGIN,
-              shift: float = 0.0) -> np.ndarray:
+              shift: float = 0.0, level: bool = True) -> np.ndarray:
     """
     Return a square crop around ``box``, side max(width, height) * (1 + margin) pixels.
 
-    Its centre lies ``shift`` box heights below the box centre (negative: above).
+    Its centre lies ``shift`` box heights below the box centre (negative: above). With
+    ``level`` and a box that knows its ``roll``, the square turns with the face about the box
+    centre, so that the eyes come out level, as in the (mostly upright) training faces.
 
     Works on grey (H, W) or colour (H, W, C) images; where the square leaves the image its border
     pixels are repeated. Returns a new array of shape (side, side[, C]), same dtype.
@@ -251,5 +265,12 @@ def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARG
     x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f'{box} lies outside the {width}x{height} image')
+    if level and box.roll:
+        # Turning the image by +roll about the centre (counter-clockwise on screen) levels the
+        # eyes; the translation puts the square's corner at the origin of the output.
+        turn = cv2.getRotationMatrix2D((cx, cy), box.roll, 1.0)
+        turn[:, 2] -= (left, top)
+        return cv2.warpAffine(image, turn, (side, side), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
     return cv2.copyMakeBorder(image[y0:y1, x0:x1], y0 - top, top + side - y1, x0 - left,
                               left + side - x1, cv2.BORDER_REPLICATE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import cv2
-from emorec_ros.face.pipeline import FaceEmotionResult
+from emorec_ros.face.pipeline import Explanation, FaceEmotionResult
 import numpy as np
 
 #: BGR colour per emotion, so a glance tells the mood.
@@ -16,13 +16,54 @@ EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
     'sad': (200, 120, 40),
     'surprise': (230, 230, 40),
     'neutral': (190, 190, 190),
+    'contempt': (60, 90, 150),
 }
+
+#: Weight of the heat map where it is drawn over a face.
+HEAT_ALPHA = 0.45
+
+
+def draw_explanation(out: np.ndarray, explanation: Explanation) -> None:
+    """
+    Blend the explanation's heat map (jet colours: red = most evidence) over its face, in place.
+
+    The map is stretched over the classifier's square crop and turned back with the face.
+    """
+    side = explanation.side
+    heat = cv2.resize(explanation.heat, (side, side), interpolation=cv2.INTER_LINEAR)
+    colours = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+    cx, cy = explanation.center
+    # The crop's pixel (u, v) came from the image through the inverse of this turn (face_crop).
+    to_crop = cv2.getRotationMatrix2D((cx, cy), explanation.roll, 1.0)
+    to_crop[:, 2] -= (round(cx - side / 2), round(cy - side / 2))
+    to_image = cv2.invertAffineTransform(to_crop)
+    # Paint only the bounds of the turned square (its half diagonal around the centre).
+    reach = side / np.sqrt(2) + 1
+    height, width = out.shape[:2]
+    x0, y0 = max(0, int(cx - reach)), max(0, int(cy - reach))
+    x1, y1 = min(width, int(np.ceil(cx + reach))), min(height, int(np.ceil(cy + reach)))
+    if x1 <= x0 or y1 <= y0:
+        return
+    to_image[:, 2] -= (x0, y0)
+    size = (x1 - x0, y1 - y0)
+    painted = cv2.warpAffine(colours, to_image, size, flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.full((side, side), 255, np.uint8), to_image, size,
+                            flags=cv2.INTER_NEAREST) > 0
+    region = out[y0:y1, x0:x1]
+    region[inside] = cv2.addWeighted(region, 1 - HEAT_ALPHA, painted, HEAT_ALPHA, 0)[inside]
 
 
 def draw_faces(bgr: np.ndarray, faces: Sequence[FaceEmotionResult]) -> np.ndarray:
-    """Return a copy of ``bgr`` with each face's box, track id, emotion and confidence on it."""
+    """
+    Return a copy of ``bgr`` with each face's box, track id, emotion and confidence on it.
+
+    Faces with an explanation get its heat map under their box.
+    """
     out = bgr.copy()
     thickness = max(1, round(min(out.shape[:2]) / 240))
+    for face in faces:
+        if face.explanation is not None:
+            draw_explanation(out, face.explanation)
     for face in faces:
         colour = EMOTION_COLOURS.get(face.emotion, (255, 255, 255))
         b = face.box

@@ -10,6 +10,21 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Explanation:
+    """
+    Where in a face the evidence for its winning class lies: a class activation map.
+
+    ``heat`` (float32 (h, w), 0..1) covers the square crop the classifier saw: side ``side``
+    pixels, centred on ``center`` (x, y) and turned by ``roll`` degrees (see ``face_crop``).
+    """
+
+    heat: np.ndarray
+    center: tuple[float, float]
+    side: int
+    roll: float
+
+
+@dataclass(frozen=True)
 class FaceEmotionResult:
     """One tracked face of an image with its emotion scores (ordered like ``labels``)."""
 
@@ -17,6 +32,7 @@ class FaceEmotionResult:
     box: FaceBox
     labels: tuple[str, ...]
     scores: np.ndarray
+    explanation: Explanation | None = None
 
     @property
     def emotion(self) -> str:
@@ -46,18 +62,30 @@ class FaceEmotionPipeline:
         self.detector, self.classifier, self.tracker = detector, classifier, tracker
         self.margin, self.max_faces, self.min_face_size = margin, max_faces, min_face_size
 
-    def process(self, bgr: np.ndarray) -> list[FaceEmotionResult]:
-        """Faces in one BGR uint8 image, most confident detection first."""
+    def process(self, bgr: np.ndarray, explain: bool = False) -> list[FaceEmotionResult]:
+        """
+        Faces in one BGR uint8 image, most confident detection first.
+
+        With ``explain`` (and a model that has class activation maps), each result carries the
+        map of its winning class before smoothing.
+        """
         boxes = [
             b for b in self.detector.detect(bgr) if min(b.width, b.height) >= self.min_face_size
         ]
         boxes = boxes[:self.max_faces]
+        explain = explain and self.classifier.explains
         results = []
         for box, track in zip(boxes, self.tracker.update(boxes)):
-            scores = self.tracker.smooth(
-                track, self.classifier.scores(face_crop(bgr, box, self.margin))
-            )
-            results.append(FaceEmotionResult(track.id, box, self.classifier.labels, scores))
+            crop = face_crop(bgr, box, self.margin)
+            explanation = None
+            if explain:
+                scores, heat = self.classifier.explain(crop)
+                explanation = Explanation(heat, box.center, crop.shape[0], box.roll or 0.0)
+            else:
+                scores = self.classifier.scores(crop)
+            scores = self.tracker.smooth(track, scores)
+            results.append(
+                FaceEmotionResult(track.id, box, self.classifier.labels, scores, explanation))
         return results
 
     def close(self) -> None:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import time
 from typing import Callable
 
+from emorec_ros.calibration import expected_calibration_error
 from emorec_ros.face.evaluate import confusion_matrix
 from emorec_ros.gesture.bandai import MocapClip
-from emorec_ros.gesture.calibration import expected_calibration_error
 from emorec_ros.gesture.camera import front_view
 from emorec_ros.gesture.classify import GestureClassifier
 from emorec_ros.gesture.features import cut_windows

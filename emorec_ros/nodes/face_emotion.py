@@ -3,9 +3,9 @@ Node ``face_emotion``: faces in camera images and the emotion of each (a lifecyc
 
 Subscribes ``image`` (sensor_msgs/Image; or ``<image>/compressed`` with
 ``image_transport: compressed``); publishes ``face_emotions`` (emorec_ros/FaceEmotionArray) for
-every processed image, ``~/face_debug_image`` (annotated) while someone subscribes to it, and
-``/diagnostics``. Configure loads the detector and the model; activate subscribes. Parameters:
-see config/emorec.yaml.
+every processed image, ``~/face_debug_image`` (annotated; with ``explain``, each face's class
+activation map) while someone subscribes to it, and ``/diagnostics``. Configure loads the
+detector and the model; activate subscribes. Parameters: see config/emorec.yaml.
 """
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ class FaceEmotionNode(ManagedNode):
                      'track', 0.01, 1.0)
         self.declare('track_max_missed', 5, 'images a face may go unseen before its track ends '
                      'and its id is retired', 0, 1000)
+        self.declare('explain', False, 'overlay on ~/face_debug_image where in each face the '
+                     "winning emotion's evidence lies (class activation map); costs nothing "
+                     'while off or while nobody subscribes to the debug image')
         self.transport = declare_image_parameters(self, 30.0, 'processing time')
         self.pipeline: FaceEmotionPipeline | None = None
         self._processing = threading.Lock()  # one image at a time; the pipeline outlives none
@@ -99,6 +102,9 @@ class FaceEmotionNode(ManagedNode):
         self.get_logger().info(f'classifying faces with {path.name} '
                                f'({", ".join(classifier.labels)}), detector '
                                f'{self.detector_name}')
+        if v('explain') and not classifier.explains:
+            self.get_logger().warning(f'explain is on, but {path.name} has no class activation '
+                                      'maps: the debug image shows no explanations')
 
     def activate(self) -> None:
         """Subscribe to images."""
@@ -121,6 +127,9 @@ class FaceEmotionNode(ManagedNode):
 
     # --- parameters ------------------------------------------------------------------------
     def check_parameters(self, values: dict[str, Any]) -> str | None:
+        pipeline = self.pipeline
+        if values.get('explain') and pipeline is not None and not pipeline.classifier.explains:
+            return 'explain: the loaded model has no class activation maps'
         return check_diagnostics_thresholds(values, self.value)
 
     def apply_parameters(self, values: dict[str, Any]) -> None:
@@ -150,13 +159,14 @@ class FaceEmotionNode(ManagedNode):
         bgr = read_image(self, msg, self.value('max_image_pixels'), self.stats)
         if bgr is None:
             return
+        watched = self.debug_publisher.get_subscription_count() > 0
         with self._processing:
             if self.pipeline is None:
                 return
-            faces = self.pipeline.process(bgr)
+            faces = self.pipeline.process(bgr, explain=watched and self.value('explain'))
         self.publisher.publish(
             FaceEmotionArray(header=msg.header, faces=[self._face_msg(f) for f in faces]))
-        if self.debug_publisher.get_subscription_count() > 0:
+        if watched:
             self.debug_publisher.publish(bgr_to_image(draw_faces(bgr, faces), msg.header))
         self.faces_seen += len(faces)
         record_processed(self, self.stats, start, Time.from_msg(msg.header.stamp))

@@ -1,7 +1,7 @@
 """Expected calibration error on hand-made predictions."""
 from __future__ import annotations
 
-from emorec_ros.gesture.calibration import expected_calibration_error
+from emorec_ros.calibration import expected_calibration_error, fit_temperature, softmax
 import numpy as np
 import pytest
 
@@ -26,3 +26,19 @@ def test_calibrated_and_always_certain_predictions():
     assert np.isnan(expected_calibration_error(np.zeros((0, 2)), np.zeros(0, int)))
     with pytest.raises(ValueError):
         expected_calibration_error(probabilities, np.zeros(3, int))
+
+
+def test_temperature_scaling_recovers_the_temperature_that_made_the_labels():
+    # Labels drawn from softmax(logits / 2.5): the fitted temperature comes out near 2.5, and it
+    # lowers the ECE of the raw logits' softmax.
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 4, (4000, 5))
+    p = softmax(logits, 2.5)
+    true = np.array([rng.choice(5, p=row) for row in p])
+    t = fit_temperature(logits, true)
+    assert t == pytest.approx(2.5, rel=0.1)
+    assert expected_calibration_error(softmax(logits, t), true) < 0.5 * expected_calibration_error(
+        softmax(logits), true)
+    assert softmax(logits, t).sum(axis=1) == pytest.approx(np.ones(4000))
+    with pytest.raises(ValueError):
+        fit_temperature(logits, true[:3])

@@ -1,0 +1,49 @@
+"""The trained network's export wrapper: logits, mirror average and class activation maps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+training = pytest.importorskip('emorec_ros.face.train', reason='needs requirements-train.txt')
+
+
+@pytest.fixture(scope='module')
+def net():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = training.build_model(training.TrainConfig(), 8)
+    # Untrained batch norms pass their input through; random statistics make the check real.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, _, _ = layer.get_weights()
+            rng = np.random.default_rng(len(layer.name))
+            layer.set_weights([gamma, beta, rng.normal(0, 0.1, gamma.shape),
+                               rng.uniform(0.5, 2, gamma.shape)])
+    return model
+
+
+def _faces(n: int = 3) -> np.ndarray:
+    return np.random.default_rng(2).uniform(0, 1, (n, 48, 48, 1)).astype(np.float32)
+
+
+def test_maps_average_to_the_logits_less_the_bias(net) -> None:
+    single = training.explaining_model(net, mirror=False)
+    bias = net.get_layer(training.CLASSIFIER).get_weights()[1]
+    for face in _faces():
+        logits, maps = (np.asarray(t) for t in single(face[None]))
+        assert maps.shape == (1, 6, 6, 8)
+        np.testing.assert_allclose(maps.mean(axis=(1, 2)) + bias, logits, atol=1e-4)
+        scores = np.asarray(net(face[None]))
+        np.testing.assert_allclose(scores, np.exp(logits) / np.exp(logits).sum(), atol=1e-5)
+
+
+def test_mirror_average_of_logits_and_maps(net) -> None:
+    single = training.explaining_model(net, mirror=False)
+    both = training.explaining_model(net, mirror=True)
+    for face in _faces():
+        logits, maps = (np.asarray(t) for t in both(face[None]))
+        plain_logits, plain_maps = (np.asarray(t) for t in single(face[None]))
+        mirror_logits, mirror_maps = (np.asarray(t) for t in single(face[None, :, ::-1]))
+        np.testing.assert_allclose(logits, (plain_logits + mirror_logits) / 2, atol=1e-4)
+        np.testing.assert_allclose(maps, (plain_maps + mirror_maps[:, :, ::-1]) / 2, atol=1e-4)
