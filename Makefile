@@ -33,6 +33,8 @@ demo: setup
 bench: setup
 	bash tools/in_env.sh python bench/face_accuracy.py --data $(DATA)
 	bash tools/in_env.sh python bench/face_pipeline.py --data $(DATA) $(BENCH_ARGS)
+	bash tools/in_env.sh python bench/face_explain.py --data $(DATA)
+	bash tools/in_env.sh python bench/face_outside_fer.py --data $(DATA)
 	bash tools/in_env.sh python bench/gesture_pipeline.py --data $(DATA)
 	bash tools/in_env.sh python bench/pose_accuracy.py --data $(DATA)
 	bash tools/in_env.sh python bench/robot_cpu.py --data $(DATA)

@@ -1,13 +1,14 @@
 """
 Choose the face crop (margin, vertical shift) that matches the classifier's training faces.
 
-The model learnt from FER-2013's 48x48 faces; the node hands it crops around MediaPipe boxes.
-This finds MediaPipe's box on PublicTest faces (upscaled and padded, so the detector sees a
-face in a larger frame, as on a robot), crops it with each candidate margin and shift, and
-measures accuracy; the faces as the dataset gives them are the upper bound. PublicTest only:
-it is a choice of preprocessing.
+The model learnt from FER's 48x48 faces; the node hands it crops around MediaPipe boxes,
+turned so that the eyes are level. This finds MediaPipe's box on FER+ Valid faces (upscaled
+and padded, so the detector sees a face in a larger frame, as on a robot), crops it with each
+candidate margin and shift, and measures accuracy against the vote majority; the faces as the
+dataset gives them are the upper bound; the node's default crop is also measured without
+levelling. Valid only: it is a choice of preprocessing.
 
-    python bench/face_crop.py --data DIR   (DIR holds fer2013/*.npz)
+    python bench/face_crop.py --data DIR   (DIR holds ferplus/)
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ import sys
 
 import cv2
 from emorec_ros.face.classify import EmotionClassifier
-from emorec_ros.face.detect import face_crop, MediaPipeFaceDetector
-from emorec_ros.face.fer2013 import FER_CLASSES, load_split
+from emorec_ros.face.detect import DEFAULT_CROP_MARGIN, face_crop, MediaPipeFaceDetector
+from emorec_ros.face.evaluate import load_labelled
 from emorec_ros.nodes.common import package_file
 import numpy as np
 
@@ -30,23 +31,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument('--data', type=Path, required=True, help='folder with fer2013/')
+    parser.add_argument('--data', type=Path, required=True, help='folder with ferplus/')
     parser.add_argument(
-        '--faces', type=int, default=1500, help='PublicTest faces to use (default %(default)s)'
+        '--faces', type=int, default=1500, help='Valid faces to use (default %(default)s)'
     )
     parser.add_argument('--model', type=Path, default=None, help='default: the packaged model')
     args = parser.parse_args()
     classifier = EmotionClassifier(args.model or package_file('models/face_emotion.tflite'))
-    faces = load_split(args.data / 'fer2013', 'PublicTest')
+    faces, classes = load_labelled(args.data, 'Valid')
     pick = np.random.default_rng(0).choice(
         len(faces.images), min(args.faces, len(faces.images)), replace=False
     )
     detector = MediaPipeFaceDetector()
     margins, shifts = (0.0, 0.1, 0.2, 0.3, 0.4), (0.0, -0.05, -0.1, -0.15)
     correct = dict.fromkeys(itertools.product(margins, shifts), 0)
-    direct = detected = 0
+    direct = detected = unlevelled = 0
     for i in pick:
-        label = classifier.labels.index(FER_CLASSES[faces.labels[i]])
+        label = classifier.labels.index(classes[faces.labels[i]])
         direct += int(np.argmax(classifier.scores(faces.images[i]))) == label
         big = cv2.resize(
             faces.images[i], None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC
@@ -61,9 +62,13 @@ def main() -> int:
         for margin, shift in correct:
             crop = face_crop(frame, boxes[0], margin, shift)
             correct[margin, shift] += int(np.argmax(classifier.scores(crop))) == label
+        crop = face_crop(frame, boxes[0], DEFAULT_CROP_MARGIN, level=False)
+        unlevelled += int(np.argmax(classifier.scores(crop))) == label
     n = len(pick)
-    print(f'{n} PublicTest faces; MediaPipe found {detected}; '
+    print(f'{n} FER+ Valid faces; MediaPipe found {detected}; '
           f'dataset crops (upper bound): {100 * direct / n:.2f}%')
+    print(f'default crop (margin {DEFAULT_CROP_MARGIN}, shift 0) without levelling the eyes: '
+          f'{100 * unlevelled / max(1, detected):.2f}%')
     print('accuracy on the faces MediaPipe found, by crop margin (rows) and shift '
           '(columns, box heights):')
     print('margin ' + ''.join(f'{s:>9.2f}' for s in shifts))

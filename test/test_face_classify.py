@@ -58,9 +58,11 @@ def test_card_describes_the_model(model_path: Path, classifier: EmotionClassifie
                 'ferplus_test_per_class_accuracy', 'ferplus_test_confusion', 'ferplus_test_ece',
                 'fer2013_privatetest_accuracy', 'trade_off', 'trained_on', 'licence_note'):
         assert key in card
-    # The FER-2013-trained model it replaced: 66.9% on FER+ Test, 66.40% on PrivateTest.
-    assert card['ferplus_test_accuracy'] >= 0.80
-    assert card['fer2013_privatetest_accuracy'] >= 0.66
+    # The FER-2013-trained model it replaced: 66.9% on FER+ Test, 66.40% on PrivateTest. This
+    # one: 83.70% and 59.71% (FER+'s taggers call many of FER-2013's fear and sad faces neutral
+    # or surprise, and the model follows the taggers).
+    assert card['ferplus_test_accuracy'] >= 0.83
+    assert card['fer2013_privatetest_accuracy'] >= 0.59
     assert np.sum(card['ferplus_test_confusion']) == card['ferplus_test_faces']
     assert model_path.stat().st_size <= 10_000_000
 
@@ -129,6 +131,7 @@ def test_corrupt_model_or_card(tmp_path: Path, model_path: Path,
     ('temperature', 0),
     ('temperature', float('nan')),
     ('temperature', '1.5'),
+    ('output_kind', 'softmax'),
     ('labels', ['angry', 'disgust', 'fear', 'happy', 'sad', 'sad', 'neutral']),
     ('input_size', [48]),
     ('input_size', [48, 0]),

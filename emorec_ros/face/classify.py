@@ -54,7 +54,7 @@ class ModelCard:
         Raises ModelError, naming the card file and the field, when the file is missing or not
         JSON, or when a field is missing or invalid: ``labels`` (distinct non-empty strings),
         ``input_size`` ([height, width], positive integers), ``channels`` (1: grey input only),
-        ``scale`` (finite, non-zero), ``offset`` (finite) and the optional ``temperature``
+        ``scale`` (finite, non-zero), ``offset`` (finite), and the optional ``temperature``
         (finite, > 0; 1 when absent) and ``output_kind`` ('logits', or 'probabilities' when
         absent: a softmax output, as peers' models have). Whether the card fits the model file
         is checked by ``EmotionClassifier``, which loads both.
