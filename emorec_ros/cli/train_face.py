@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         '--epochs', type=int, default=None, help="number of epochs (default: the config's)"
     )
     parser.add_argument(
+        '--seed', type=int, default=None,
+        help="random seed (default: the config's); another seed trains another ensemble member"
+    )
+    parser.add_argument(
         '--export-only', action='store_true', help='skip training; export the best model so far'
     )
     parser.add_argument(
@@ -58,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from emorec_ros.face import train as training  # TensorFlow loads here, after argument errors
 
-    config = (training.TrainConfig() if args.epochs is None
-              else training.TrainConfig(epochs=args.epochs))
+    overrides = {key: value for key, value in (('epochs', args.epochs), ('seed', args.seed))
+                 if value is not None}
+    config = training.TrainConfig(**overrides)
     train_set = ferplus.load_split(ferplus_path, 'Train')
     train_set = train_set.subset(train_set.trainable)
     valid = ferplus.load_split(ferplus_path, 'Valid').as_face_set()
