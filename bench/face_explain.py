@@ -25,7 +25,7 @@ from emorec_ros.nodes.common import package_file
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))  # the project's env runs Python with a safe path
-from node_bench import letterbox  # noqa: E402
+from node_bench import letterbox  # noqa: E402, I100
 
 
 def timed(step, repeats: int) -> tuple[float, float]:

@@ -26,7 +26,7 @@ from emorec_ros.nodes.common import package_file
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))  # the project's env runs Python with a safe path
-from node_bench import letterbox  # noqa: E402
+from node_bench import letterbox  # noqa: E402, I100
 from peers import fer_model  # noqa: E402
 
 #: (set name, file under video/, first frame, last frame, emotion)
@@ -40,7 +40,7 @@ LABELLED = [
 
 
 def frames(path: Path, first: int, last: int, step: int) -> list[np.ndarray]:
-    """The frames first..last (every ``step``-th) of a video, or the image, letterboxed."""
+    """Return frames first..last (every ``step``-th) of a video, or the image, letterboxed."""
     if path.suffix == '.jpg':
         return [letterbox(cv2.imread(str(path)))]
     video = cv2.VideoCapture(str(path))
@@ -57,14 +57,14 @@ def frames(path: Path, first: int, last: int, step: int) -> list[np.ndarray]:
 
 
 def turned(bgr: np.ndarray, degrees: float) -> np.ndarray:
-    """The image turned about its centre (counter-clockwise on screen for positive degrees)."""
+    """Turn the image about its centre (counter-clockwise on screen for positive degrees)."""
     h, w = bgr.shape[:2]
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
     return cv2.warpAffine(bgr, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
 
 
 def dim(bgr: np.ndarray) -> np.ndarray:
-    """The image in dim, flat light: gamma 2, contrast 0.6."""
+    """Return the image in dim, flat light: gamma 2, contrast 0.6."""
     lut = (255 * (np.arange(256) / 255) ** 2.0 * 0.6 + 20).astype(np.uint8)
     return cv2.LUT(bgr, lut)
 
@@ -95,7 +95,7 @@ def main() -> int:
     for name, file, first, last, emotion in LABELLED:
         clip = frames(args.data / 'video' / file, first, last, args.step)
         for condition, change, level in conditions:
-            counts = {m: 0 for m in models}
+            counts = dict.fromkeys(models, 0)
             for i, frame in enumerate(clip):
                 bgr = change(frame, i)
                 boxes = detector.detect(bgr)

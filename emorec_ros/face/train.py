@@ -2,10 +2,10 @@
 Train the face-emotion CNN on FER+ votes and export it as LiteRT (TensorFlow only here).
 
 The network learns the taggers' vote distribution (cross-entropy against it: the FER+ paper's
-probability-distribution mode, its best). Training is resumable: every epoch leaves a backup in ``<work_dir>/backup``
-(model, optimiser and schedule state) and the best model so far by Valid accuracy in
-``<work_dir>/best.keras``. Running the same command again continues where it stopped. Test is
-never looked at here; the export step measures it once on the chosen model.
+probability-distribution mode, its best). Training is resumable: every epoch leaves a backup in
+``<work_dir>/backup`` (model, optimiser and schedule state) and the best model so far by Valid
+accuracy in ``<work_dir>/best.keras``. Running the same command again continues where it
+stopped. Test is never looked at here; the export step measures it once on the chosen model.
 """
 from __future__ import annotations
 
