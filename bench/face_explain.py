@@ -18,7 +18,7 @@ import time
 
 import cv2
 from emorec_ros.face.classify import EmotionClassifier
-from emorec_ros.face.detect import face_crop, make_detector
+from emorec_ros.face.detect import crop_transform, face_crop, make_detector
 from emorec_ros.face.draw import draw_faces
 from emorec_ros.face.pipeline import Explanation, FaceEmotionResult
 from emorec_ros.nodes.common import package_file
@@ -55,7 +55,7 @@ def main() -> int:
     scores, heat = classifier.explain(crop)
     plain = FaceEmotionResult('face1', box, classifier.labels, scores)
     explained = FaceEmotionResult('face1', box, classifier.labels, scores,
-                                  Explanation(heat, box.center, crop.shape[0], box.roll or 0.0))
+                                  Explanation(heat, *crop_transform(box)))
     rows = [
         ('classifier, explain off (scores)', lambda: classifier.scores(crop)),
         ('classifier, explain on (scores + map)', lambda: classifier.explain(crop)),

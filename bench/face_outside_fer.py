@@ -23,6 +23,7 @@ import cv2
 from emorec_ros.face.classify import EmotionClassifier
 from emorec_ros.face.detect import face_crop, make_detector
 from emorec_ros.nodes.common import package_file
+from emorec_ros.video import FrameSource
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))  # the project's env runs Python with a safe path
@@ -43,16 +44,15 @@ def frames(path: Path, first: int, last: int, step: int) -> list[np.ndarray]:
     """Return frames first..last (every ``step``-th) of a video, or the image, letterboxed."""
     if path.suffix == '.jpg':
         return [letterbox(cv2.imread(str(path)))]
-    video = cv2.VideoCapture(str(path))
-    picked, index = [], 0
-    while index <= last:
-        ok, frame = video.read()
-        if not ok:
-            break
-        if index >= first and (index - first) % step == 0:
-            picked.append(letterbox(frame))
-        index += 1
-    video.release()
+    source = FrameSource(str(path), end_frame=last + 1)  # read from 0: no seeking in the file
+    picked = []
+    try:
+        while (read := source.read()) is not None:
+            index, frame = read
+            if index >= first and (index - first) % step == 0:
+                picked.append(letterbox(frame))
+    finally:
+        source.close()
     return picked
 
 

@@ -1,7 +1,7 @@
 """Heat maps drawn over faces: where the classifier's crop was, turned with the face."""
 from __future__ import annotations
 
-from emorec_ros.face.detect import face_crop, FaceBox
+from emorec_ros.face.detect import crop_transform, face_crop, FaceBox
 from emorec_ros.face.draw import draw_explanation
 from emorec_ros.face.pipeline import Explanation
 import numpy as np
@@ -17,7 +17,7 @@ def test_the_map_covers_the_crop_and_nothing_else(roll: float) -> None:
     heat = np.zeros((6, 6), np.float32)
     heat[:3, :3] = 1.0
     painted = image.copy()
-    draw_explanation(painted, Explanation(heat, box.center, side, roll))
+    draw_explanation(painted, Explanation(heat, *crop_transform(box, margin=0.25)))
     changed = np.any(painted != image, axis=2)
     # What face_crop would hand the classifier: the painted crop, levelled again.
     crop = face_crop(painted, box, margin=0.25)
@@ -32,5 +32,6 @@ def test_the_map_covers_the_crop_and_nothing_else(roll: float) -> None:
 
 def test_a_map_off_the_image_paints_nothing() -> None:
     image = np.zeros((50, 50, 3), np.uint8)
-    draw_explanation(image, Explanation(np.ones((6, 6), np.float32), (-200.0, -200.0), 40, 0.0))
+    off = FaceBox(-240, -240, 40, 40, 1.0)  # wholly left of and above the image
+    draw_explanation(image, Explanation(np.ones((6, 6), np.float32), *crop_transform(off, 0.0)))
     assert not image.any()

@@ -34,7 +34,7 @@ def explain_whole_image(bgr: np.ndarray, classifier: EmotionClassifier,
     side = max(WHOLE_IMAGE_SIDE, *bgr.shape[:2])
     square = cv2.resize(bgr, (side, side), interpolation=cv2.INTER_CUBIC)
     scores, heat = classifier.explain(square)
-    explanation = Explanation(heat, (side / 2, side / 2), side, 0.0)
+    explanation = Explanation(heat, np.eye(2, 3), side)
     box = FaceBox(0, 0, side, side, 1.0)
     return square, [FaceEmotionResult('face', box, classifier.labels, scores, explanation)]
 

@@ -95,12 +95,6 @@ def _per_face_ms(classifier, images: np.ndarray) -> float:
     return 1000 * float(np.median(times))
 
 
-def _write_card(path: Path, card: dict) -> None:
-    tmp = path.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(card, indent=2) + '\n')
-    tmp.replace(path.with_suffix('.json'))
-
-
 def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
            train_images: np.ndarray) -> None:
     """
@@ -146,7 +140,7 @@ def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
     trade_off = []
     for name, path, mirror, faces in variants:
         training.export_tflite(training.explaining_model(net, mirror), path, faces)
-        _write_card(path, card)
+        training.write_json(path.with_suffix('.json'), card)
         classifier = EmotionClassifier(path)
         result = evaluate(classifier, test, test_classes)
         trade_off.append({'model': name, 'kilobytes': round(path.stat().st_size / 1024),
@@ -160,7 +154,7 @@ def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
     test_logits = model_logits(classifier, test.images)
     before = evaluate(classifier, test, test_classes, test_logits)
     card['temperature'] = round(temperature, 4)
-    _write_card(model_path, card)
+    training.write_json(model_path.with_suffix('.json'), card)
     classifier = EmotionClassifier(model_path)
     test_eval = evaluate(classifier, test, test_classes, test_logits)
     print(test_eval.report())
@@ -201,7 +195,7 @@ def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
                          "images' rights are not cleared and none ship here. Use the weights for "
                          'research and non-commercial work.'),
     })
-    _write_card(model_path, card)
+    training.write_json(model_path.with_suffix('.json'), card)
     plot_confusion(test_eval, model_path.parent / 'face_emotion_confusion_test.png',
                    'face_emotion, FER+ Test (vote majority)')
     plot_learning_curves(training.history_rows(work_dir),

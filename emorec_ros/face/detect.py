@@ -244,6 +244,29 @@ def make_detector(name: str, min_confidence: float = 0.5) -> FaceDetector:
         f'unknown face detector {name!r}; choose one of {", ".join(DETECTOR_NAMES)}')
 
 
+def _square(box: FaceBox, margin: float, shift: float) -> tuple[int, int, int]:
+    """Return (left, top, side) of the square around ``box``, before any turn."""
+    if margin < 0:
+        raise ValueError(f'margin must be >= 0, got {margin}')
+    side = max(1, int(round(max(box.width, box.height) * (1 + margin))))
+    cx, cy = box.center
+    return int(round(cx - side / 2)), int(round(cy + shift * box.height - side / 2)), side
+
+
+def crop_transform(box: FaceBox, margin: float = DEFAULT_CROP_MARGIN, shift: float = 0.0,
+                   level: bool = True) -> tuple[np.ndarray, int]:
+    """
+    Return how ``face_crop`` maps the image onto its crop: a 2x3 affine matrix, and the side.
+
+    Turning the image by +roll about the box centre (counter-clockwise on screen) levels the
+    eyes; the translation puts the square's corner at the origin of the crop.
+    """
+    left, top, side = _square(box, margin, shift)
+    turn = cv2.getRotationMatrix2D(box.center, box.roll if level and box.roll else 0.0, 1.0)
+    turn[:, 2] -= (left, top)
+    return turn, side
+
+
 def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARGIN,
               shift: float = 0.0, level: bool = True) -> np.ndarray:
     """
@@ -256,20 +279,13 @@ def face_crop(image: np.ndarray, box: FaceBox, margin: float = DEFAULT_CROP_MARG
     Works on grey (H, W) or colour (H, W, C) images; where the square leaves the image its border
     pixels are repeated. Returns a new array of shape (side, side[, C]), same dtype.
     """
-    if margin < 0:
-        raise ValueError(f'margin must be >= 0, got {margin}')
-    side = max(1, int(round(max(box.width, box.height) * (1 + margin))))
-    cx, cy = box.center
-    left, top = int(round(cx - side / 2)), int(round(cy + shift * box.height - side / 2))
+    left, top, side = _square(box, margin, shift)
     height, width = image.shape[:2]
     x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, width), min(top + side, height)
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f'{box} lies outside the {width}x{height} image')
     if level and box.roll:
-        # Turning the image by +roll about the centre (counter-clockwise on screen) levels the
-        # eyes; the translation puts the square's corner at the origin of the output.
-        turn = cv2.getRotationMatrix2D((cx, cy), box.roll, 1.0)
-        turn[:, 2] -= (left, top)
+        turn, _ = crop_transform(box, margin, shift, level)
         return cv2.warpAffine(image, turn, (side, side), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
     return cv2.copyMakeBorder(image[y0:y1, x0:x1], y0 - top, top + side - y1, x0 - left,

@@ -32,11 +32,8 @@ def draw_explanation(out: np.ndarray, explanation: Explanation) -> None:
     side = explanation.side
     heat = cv2.resize(explanation.heat, (side, side), interpolation=cv2.INTER_LINEAR)
     colours = cv2.applyColorMap(cv2.convertScaleAbs(heat, alpha=255), cv2.COLORMAP_JET)
-    cx, cy = explanation.center
-    # The crop's pixel (u, v) came from the image through the inverse of this turn (face_crop).
-    to_crop = cv2.getRotationMatrix2D((cx, cy), explanation.roll, 1.0)
-    to_crop[:, 2] -= (round(cx - side / 2), round(cy - side / 2))
-    to_image = cv2.invertAffineTransform(to_crop)
+    to_image = cv2.invertAffineTransform(explanation.to_crop)
+    cx, cy = to_image @ (side / 2, side / 2, 1.0)
     # Paint only the bounds of the turned square (its half diagonal around the centre).
     reach = side / np.sqrt(2) + 1
     height, width = out.shape[:2]

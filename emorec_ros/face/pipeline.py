@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emorec_ros.face.classify import EmotionClassifier
-from emorec_ros.face.detect import face_crop, FaceBox, FaceDetector
+from emorec_ros.face.detect import crop_transform, face_crop, FaceBox, FaceDetector
 from emorec_ros.face.track import FaceTracker
 import numpy as np
 
@@ -14,14 +14,13 @@ class Explanation:
     """
     Where in a face the evidence for its winning class lies: a class activation map.
 
-    ``heat`` (float32 (h, w), 0..1) covers the square crop the classifier saw: side ``side``
-    pixels, centred on ``center`` (x, y) and turned by ``roll`` degrees (see ``face_crop``).
+    ``heat`` (float32 (h, w), 0..1) covers the square crop the classifier saw, ``side`` pixels,
+    which ``to_crop`` (2x3 affine, see ``crop_transform``) maps the image onto.
     """
 
     heat: np.ndarray
-    center: tuple[float, float]
+    to_crop: np.ndarray
     side: int
-    roll: float
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class FaceEmotionPipeline:
             explanation = None
             if explain:
                 scores, heat = self.classifier.explain(crop)
-                explanation = Explanation(heat, box.center, crop.shape[0], box.roll or 0.0)
+                explanation = Explanation(heat, *crop_transform(box, self.margin))
             else:
                 scores = self.classifier.scores(crop)
             scores = self.tracker.smooth(track, scores)

@@ -148,7 +148,7 @@ class _KeepBest(keras.callbacks.Callback):
             tmp = self.model_path.with_suffix('.tmp.keras')
             self.model.save(tmp)
             tmp.replace(self.model_path)
-            _write_json(self.state_path, {'epoch': epoch + 1, 'val_accuracy': accuracy})
+            write_json(self.state_path, {'epoch': epoch + 1, 'val_accuracy': accuracy})
             print(f'epoch {epoch + 1}: new best Valid accuracy {accuracy:.4f}', flush=True)
 
 
@@ -186,7 +186,7 @@ class _EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = json.loads(self.path.read_text()) if self.path.exists() else {}
         seconds[str(epoch + 1)] = round(time.monotonic() - self.start, 1)
-        _write_json(self.path, seconds)
+        write_json(self.path, seconds)
 
 
 def default_precision() -> str:
@@ -198,7 +198,8 @@ def default_precision() -> str:
     return 'mixed_bfloat16' if ('avx512_bf16' in flags or 'amx_bf16' in flags) else 'float32'
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON, atomically (a reader sees the old file or the new)."""
     tmp = path.with_suffix('.tmp')
     tmp.write_text(json.dumps(data, indent=2) + '\n')
     tmp.replace(path)
