@@ -45,6 +45,11 @@ NODE = '/gesture_emotion'
 FEED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                       reliability=ReliabilityPolicy.RELIABLE)
 BATCH = 20
+BATCH_PAUSE_S = 0.5  # after each batch, for the node to take it
+#: The node forgets every window after person_lost_s of wall-clock time without a message (node
+#: clock). The feeder's pauses must stay well under it on a busy machine: a pause as long as the
+#: default (1.0 s) made the node forget a window the feeder counted as full.
+PERSON_LOST_S = 3.0
 
 
 class GestureGraph:
@@ -54,7 +59,8 @@ class GestureGraph:
         self.probe, self.wait, self.skeletons = probe, wait, skeletons
         self.node = start_node('gesture_emotion_node', {
             'template_dir': str(template_dir), 'max_record_duration': 14.0,
-            'publish_rate': RATE, 'window_s': WINDOW_S, **params})
+            'publish_rate': RATE, 'window_s': WINDOW_S, 'person_lost_s': PERSON_LOST_S,
+            **params})
         self._lock = threading.Lock()
         self.messages: list[GestureEmotion] = []
         self._answered: set[tuple[str, int]] = set()  # (person, stamp) of the verdicts
@@ -93,7 +99,7 @@ class GestureGraph:
         Publish one message of these people; return its stamp (ns).
 
         Once a person's window is full, wait until the node answered this stamp for each such
-        person. Before, nothing comes back to wait for: pause briefly, and for a second after
+        person. Before, nothing comes back to wait for: pause briefly, and for BATCH_PAUSE_S after
         every BATCH messages (reliable delivery; the node's queue holds 60).
         """
         stamp_ns = self.publish(people)
@@ -112,7 +118,7 @@ class GestureGraph:
                             f'{self.node.log()[-2000:]}')
         else:
             self._unanswered += 1
-            time.sleep(0.02 if self._unanswered % BATCH else 1.0)
+            time.sleep(0.02 if self._unanswered % BATCH else BATCH_PAUSE_S)
         return stamp_ns
 
     def frame_of(self, part: tuple[int, int]) -> Skeleton | None:
