@@ -7,20 +7,27 @@ import pytest
 training = pytest.importorskip('emorec_ros.face.train', reason='needs requirements-train.txt')
 
 
-@pytest.fixture(scope='module')
-def net():
+def _random_net(seed: int):
     import keras
 
-    keras.utils.set_random_seed(1)
+    keras.utils.set_random_seed(seed)
     model = training.build_model(training.TrainConfig(), 8)
     # Untrained batch norms pass their input through; random statistics make the check real.
+    rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, _, _ = layer.get_weights()
-            rng = np.random.default_rng(len(layer.name))
             layer.set_weights([gamma, beta, rng.normal(0, 0.1, gamma.shape),
                                rng.uniform(0.5, 2, gamma.shape)])
+    classifier = model.get_layer(training.CLASSIFIER)
+    weights, bias = classifier.get_weights()
+    classifier.set_weights([weights, rng.normal(0, 0.5, bias.shape)])  # a bias to account for
     return model
+
+
+@pytest.fixture(scope='module')
+def net():
+    return _random_net(1)
 
 
 def _faces(n: int = 3) -> np.ndarray:
@@ -28,7 +35,7 @@ def _faces(n: int = 3) -> np.ndarray:
 
 
 def test_maps_average_to_the_logits_less_the_bias(net) -> None:
-    single = training.explaining_model(net, mirror=False)
+    single = training.explaining_model([net], mirror=False)
     bias = net.get_layer(training.CLASSIFIER).get_weights()[1]
     for face in _faces():
         logits, maps = (np.asarray(t) for t in single(face[None]))
@@ -39,11 +46,26 @@ def test_maps_average_to_the_logits_less_the_bias(net) -> None:
 
 
 def test_mirror_average_of_logits_and_maps(net) -> None:
-    single = training.explaining_model(net, mirror=False)
-    both = training.explaining_model(net, mirror=True)
+    single = training.explaining_model([net], mirror=False)
+    both = training.explaining_model([net], mirror=True)
     for face in _faces():
         logits, maps = (np.asarray(t) for t in both(face[None]))
         plain_logits, plain_maps = (np.asarray(t) for t in single(face[None]))
         mirror_logits, mirror_maps = (np.asarray(t) for t in single(face[None, :, ::-1]))
         np.testing.assert_allclose(logits, (plain_logits + mirror_logits) / 2, atol=1e-4)
         np.testing.assert_allclose(maps, (plain_maps + mirror_maps[:, :, ::-1]) / 2, atol=1e-4)
+
+
+def test_ensemble_averages_members_logits_and_maps(net) -> None:
+    other = _random_net(2)
+    ensemble = training.explaining_model([net, other], mirror=True)
+    members = [training.explaining_model([n], mirror=True) for n in (net, other)]
+    biases = [n.get_layer(training.CLASSIFIER).get_weights()[1] for n in (net, other)]
+    for face in _faces():
+        logits, maps = (np.asarray(t) for t in ensemble(face[None]))
+        each = [[np.asarray(t) for t in m(face[None])] for m in members]
+        np.testing.assert_allclose(logits, (each[0][0] + each[1][0]) / 2, atol=1e-4)
+        np.testing.assert_allclose(maps, (each[0][1] + each[1][1]) / 2, atol=1e-4)
+        np.testing.assert_allclose(maps.mean(axis=(1, 2)) + np.mean(biases, axis=0), logits,
+                                   atol=1e-4)
+        assert not np.allclose(each[0][0], each[1][0], atol=1e-2)  # two different members

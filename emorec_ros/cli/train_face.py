@@ -8,6 +8,14 @@ Example::
 ``--data`` holds ``ferplus/ferplus.npz`` (training, selection and the Test score) and
 ``fer2013/`` (PrivateTest on FER-2013's own labels, reported for continuity). Run the command
 again to resume after an interruption; ``--export-only`` exports the best model so far.
+
+An ensemble: train members with other seeds in their own work dirs, then export the first with
+the others as ``--member``; the exported model averages the members' logits and maps::
+
+    python -m emorec_ros.cli.train_face --data D --work-dir work/face_seed8 --seed 8 --model \
+        work/face_seed8/face_emotion.tflite
+    python -m emorec_ros.cli.train_face --data D --work-dir work/face_training --export-only \
+        --member work/face_seed8
 """
 from __future__ import annotations
 
@@ -52,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         '--export-only', action='store_true', help='skip training; export the best model so far'
     )
     parser.add_argument(
+        '--member', type=Path, action='append', default=[],
+        help='work dir of another trained member (another --seed) to average with this one '
+             '(repeatable)'
+    )
+    parser.add_argument(
+        '--no-mirror', dest='mirror', action='store_false',
+        help='ship the model without the mirror-image average (half the work per face)'
+    )
+    parser.add_argument(
         '--precision', choices=('auto', 'float32', 'mixed_bfloat16'), default='auto',
         help='training arithmetic; auto: mixed_bfloat16 where the CPU has bfloat16 instructions'
     )
@@ -68,20 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     train_set = ferplus.load_split(ferplus_path, 'Train')
     train_set = train_set.subset(train_set.trainable)
     valid = ferplus.load_split(ferplus_path, 'Valid').as_face_set()
-    best = args.work_dir / 'best.keras'
     if not args.export_only:
         precision = training.default_precision() if args.precision == 'auto' else args.precision
         print(f'training on {len(train_set.images)} FER+ Train faces, choosing on '
               f'{len(valid.images)} Valid faces, {precision} arithmetic', flush=True)
         one_hot = np.eye(ferplus.N_EMOTIONS, dtype=np.float32)
-        best = training.train((train_set.images, train_set.targets()),
-                              (valid.images, one_hot[valid.labels]),
-                              args.work_dir, config, precision)
-    if not best.exists():
-        print(f'error: no trained model at {best}; train first', file=sys.stderr)
-        return 1
+        training.train((train_set.images, train_set.targets()),
+                       (valid.images, one_hot[valid.labels]), args.work_dir, config,
+                       precision)
+    work_dirs = [args.work_dir, *args.member]
+    for work_dir in work_dirs:
+        if not (work_dir / 'best.keras').exists():
+            print(f'error: no trained model in {work_dir}; train first', file=sys.stderr)
+            return 1
 
-    export(best, args.model, args.work_dir, config, args.data, train_set.images)
+    export(work_dirs, args.model, config, args.data, train_set.images, args.mirror)
     return 0
 
 
@@ -95,13 +113,15 @@ def _per_face_ms(classifier, images: np.ndarray) -> float:
     return 1000 * float(np.median(times))
 
 
-def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
-           train_images: np.ndarray) -> None:
+def export(work_dirs: list[Path], model_path: Path, config, data: Path,
+           train_images: np.ndarray, mirror: bool = True) -> None:
     """
-    Export the chosen model, fit its temperature on Valid, measure it once, write its card.
+    Export the chosen members, fit the temperature on Valid, measure once, write the card.
 
-    Besides the shipped int8 model (mirror average), the float32 model and an int8 model
-    without the mirror average go to ``work_dir`` to measure the accuracy/speed trade-off.
+    ``work_dirs`` hold one trained member each (the first: this run's); the model averages
+    their logits and maps, with ``mirror`` also over the face's mirror image. Variants for the
+    accuracy/speed trade-off go to the first work dir: float32, int8 with the other mirror
+    setting and, for an ensemble, the first member alone.
     """
     from emorec_ros.calibration import fit_temperature
     from emorec_ros.face import train as training
@@ -111,7 +131,9 @@ def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
 
     rng = np.random.default_rng(config.seed)
     calibration = train_images[rng.choice(len(train_images), CALIBRATION_FACES, replace=False)]
-    net = training.float32_copy(best, config)
+    nets = [training.float32_copy(work_dir / 'best.keras', config) for work_dir in work_dirs]
+    averaged = ' and of its mirror image' if mirror else ''
+    members = f' of {len(nets)} networks' if len(nets) > 1 else ''
     card = {
         'name': 'emorec_ros face emotion CNN (FER+)',
         'labels': list(ferplus.FERPLUS_CLASSES),
@@ -126,26 +148,37 @@ def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
             "times 1 + the node's margin, rotated about the box centre so that the eyes are "
             'level (where the detector finds eyes), resized to input_size with INTER_AREA; '
             'input = pixel * scale + offset'),
-        'outputs': ('logits (1, classes): the mean of the logits of the face and of its mirror '
-                    'image; class_maps (1, 6, 6, classes): class activation maps of the same '
-                    'two, the mirror map flipped back. Scores = softmax(logits / temperature).'),
+        'outputs': (f'logits (1, classes): the mean of the logits{members} on the face'
+                    f'{averaged}; class_maps (1, 6, 6, classes): the mean of their class '
+                    f'activation maps{", the mirror maps flipped back" if mirror else ""}. '
+                    'Scores = softmax(logits / temperature).'),
         'quantisation': (f'int8 weights and activations (float32 input and outputs), calibrated '
                          f'on {CALIBRATION_FACES} Train faces'),
     }
-    variants = [('int8, mirror average (shipped)', model_path, True, calibration),
-                ('float32, mirror average', work_dir / 'float32_mirror.tflite', True, None),
-                ('int8, no mirror average', work_dir / 'int8_single.tflite', False, calibration)]
+    work_dir = work_dirs[0]
+    setting = 'mirror average' if mirror else 'no mirror average'
+    other = 'no mirror average' if mirror else 'mirror average'
+    size = f'{len(nets)} members, ' if len(nets) > 1 else ''
+    variants = [(f'int8, {size}{setting} (shipped)', model_path, nets, mirror, calibration),
+                (f'float32, {size}{setting}', work_dir / 'float32.tflite', nets, mirror, None),
+                (f'int8, {size}{other}', work_dir / 'int8_other_mirror.tflite', nets, not mirror,
+                 calibration)]
+    if len(nets) > 1:
+        variants.append(('int8, first member alone, mirror average',
+                         work_dir / 'int8_first_member.tflite', nets[:1], True, calibration))
     test, test_classes = load_labelled(data, 'Test')
     valid, _ = load_labelled(data, 'Valid')
     trade_off = []
-    for name, path, mirror, faces in variants:
-        training.export_tflite(training.explaining_model(net, mirror), path, faces)
+    for name, path, variant_nets, variant_mirror, faces in variants:
+        training.export_tflite(training.explaining_model(variant_nets, variant_mirror), path,
+                               faces)
         training.write_json(path.with_suffix('.json'), card)
         classifier = EmotionClassifier(path)
-        result = evaluate(classifier, test, test_classes)
-        trade_off.append({'model': name, 'kilobytes': round(path.stat().st_size / 1024),
-                          'test_accuracy': round(result.accuracy, 4),
-                          'ms_per_face': round(_per_face_ms(classifier, test.images[:300]), 2)})
+        trade_off.append({
+            'model': name, 'kilobytes': round(path.stat().st_size / 1024),
+            'valid_accuracy': round(evaluate(classifier, valid, test_classes).accuracy, 4),
+            'test_accuracy': round(evaluate(classifier, test, test_classes).accuracy, 4),
+            'ms_per_face': round(_per_face_ms(classifier, test.images[:300]), 2)})
         print(trade_off[-1], flush=True)
 
     classifier = EmotionClassifier(model_path)
@@ -161,20 +194,28 @@ def export(best: Path, model_path: Path, work_dir: Path, config, data: Path,
     fer_faces, fer_classes = load_labelled(data, 'PrivateTest')
     private_eval = evaluate(classifier, fer_faces, fer_classes)
     print(private_eval.report())
-    selected = json.loads((work_dir / 'best.json').read_text())
-    seconds = json.loads((work_dir / 'epoch_seconds.json').read_text())
+    selections, seconds = [], {}
+    for i, member_dir in enumerate(work_dirs):
+        selected = json.loads((member_dir / 'best.json').read_text())
+        seed = json.loads((member_dir / 'config.json').read_text())['seed']
+        selections.append(f'seed {seed}: FER+ Valid accuracy {selected["val_accuracy"]:.4f}, '
+                          f'best epoch {selected["epoch"]} of {config.epochs}')
+        member_seconds = json.loads((member_dir / 'epoch_seconds.json').read_text())
+        seconds.update({f'{i}:{epoch}': s for epoch, s in member_seconds.items()})
+    ensemble = (f'an ensemble of {len(nets)} such networks (other seeds), ' if len(nets) > 1
+                else '')
     card.update({
-        'architecture': ('VGG-style CNN, 8 conv layers (32-256 channels), batch norm, global '
-                         'average pooling, dropout, one dense layer (class activation maps)'),
-        'parameters': int(net.count_params()),
+        'architecture': (f'{ensemble}VGG-style CNN, 8 conv layers (32-256 channels), batch '
+                         'norm, global average pooling, dropout, one dense layer (class '
+                         'activation maps)'),
+        'parameters': int(sum(net.count_params() for net in nets)),
         'classes_note': ('8 classes, FER+ with contempt; contempt has no FER-2013 label, so on '
                          'FER-2013 the answer is the best of the other 7'),
         'trained_on': (f'FER+ Train ({len(train_images)} faces with an emotion vote and '
                        'unknown + not-a-face under half the votes), target: the vote '
                        'distribution (single votes dropped as outliers), augmented: mirror, '
                        'rotation, shift, zoom, contrast, brightness, blur/sharpen'),
-        'selected_on': (f'FER+ Valid accuracy {selected["val_accuracy"]:.4f}, best epoch '
-                        f'{selected["epoch"]} of {config.epochs}'),
+        'selected_on': '; '.join(selections),
         'training_config': vars(config),
         'training_time': (f'{sum(seconds.values()) / 60:.0f} minutes for {len(seconds)} epochs '
                           f'on {os.cpu_count()} CPU cores'),

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 import sys
 import time
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -222,6 +223,7 @@ def train(
     slower on others (see ``default_precision``).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
+    write_json(work_dir / 'config.json', vars(config))
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(precision)
     steps_per_epoch = len(train_faces[0]) // config.batch_size
@@ -267,35 +269,43 @@ def float32_copy(model_path: Path, config: TrainConfig) -> keras.Model:
     return net
 
 
-def explaining_model(net: keras.Model, mirror: bool = True) -> keras.Model:
+def explaining_model(nets: Sequence[keras.Model], mirror: bool = True) -> keras.Model:
     """
-    Wrap a trained network into the model the node runs: logits and class activation maps.
+    Wrap trained networks into the model the node runs: logits and class activation maps.
 
     Input: one face (1, 48, 48, 1). Outputs: ``logits`` (1, classes) and ``class_maps``
     (1, 6, 6, classes), the features weighed by the classifier's weights (the mean over a map
-    plus the class's bias is its logit). With ``mirror``, both are the means of the face's and
-    its mirror image's, the mirror maps flipped back.
+    plus the class's bias is its logit). Both are means over the networks (an ensemble) and,
+    with ``mirror``, over the face and its mirror image, the mirror maps flipped back: the mean
+    map still averages, plus the mean bias, to the mean logit.
     """
-    classifier = net.get_layer(CLASSIFIER)
-    inner = keras.Model(net.input, [classifier.output, net.get_layer(FEATURES).output])
-    weights = classifier.get_weights()[0]
-    cam = keras.layers.Dense(weights.shape[1], use_bias=False, name='cam')
-    cam.build((None, None, None, weights.shape[0]))
-    cam.set_weights([weights])
-
     def flip(t):
         return keras.ops.flip(t, axis=2)
 
     face = keras.Input(shape=(*INPUT_SIZE, 1), batch_size=1, name='face')
-    logits, features = inner(face)
-    if not mirror:
-        return keras.Model(face, [keras.layers.Identity(name='logits')(logits),
-                                  cam(features)])
-    mirror_logits, mirror_features = inner(keras.layers.Lambda(flip, name='mirror')(face))
-    logits = keras.layers.Average(name='logits')([logits, mirror_logits])
-    mirror_maps = keras.layers.Lambda(flip, name='unmirror')(cam(mirror_features))
-    maps = keras.layers.Average(name='class_maps')([cam(features), mirror_maps])
-    return keras.Model(face, [logits, maps])
+    views = [face, keras.layers.Lambda(flip, name='mirror')(face)] if mirror else [face]
+    all_logits, all_maps = [], []
+    for i, net in enumerate(nets):
+        classifier = net.get_layer(CLASSIFIER)
+        inner = keras.Model(net.input, [classifier.output, net.get_layer(FEATURES).output],
+                            name=f'member_{i}')
+        weights = classifier.get_weights()[0]
+        cam = keras.layers.Dense(weights.shape[1], use_bias=False, name=f'cam_{i}')
+        cam.build((None, None, None, weights.shape[0]))
+        cam.set_weights([weights])
+        for view in views:
+            logits, features = inner(view)
+            maps = cam(features)
+            all_logits.append(logits)
+            all_maps.append(maps if view is face else
+                            keras.layers.Lambda(flip, name=f'unmirror_{i}')(maps))
+
+    def mean(tensors: list, name: str):
+        if len(tensors) == 1:
+            return keras.layers.Identity(name=name)(tensors[0])
+        return keras.layers.Average(name=name)(tensors)
+
+    return keras.Model(face, [mean(all_logits, 'logits'), mean(all_maps, 'class_maps')])
 
 
 def export_tflite(
