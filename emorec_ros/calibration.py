@@ -72,38 +72,3 @@ def fit_temperature(logits: np.ndarray, true: np.ndarray) -> float:
 
     best = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method='bounded')
     return float(np.exp(best.x))
-
-
-def fit_class_offsets(logits: np.ndarray, true: np.ndarray, span: float = 1.5,
-                      step: float = 0.05, sweeps: int = 3) -> np.ndarray:
-    """
-    Return per-class offsets (C,) that, added to ``logits`` (N, C), maximise the accuracy.
-
-    Coordinate search: each class's offset in turn takes the value on a grid over
-    [-span, span] that gives the most right answers, the others held; ``sweeps`` rounds. Only
-    a strictly better accuracy moves an offset away from 0, so offsets that change nothing
-    stay 0.
-    """
-    logits = np.asarray(logits, dtype=np.float64)
-    true = np.asarray(true)
-    if logits.ndim != 2 or true.shape != logits.shape[:1] or not len(true):
-        raise ValueError(f'need logits (N, C) and true (N,) with N > 0; got {logits.shape}, '
-                         f'{true.shape}')
-    grid = np.linspace(-span, span, int(round(2 * span / step)) + 1)
-    grid = grid[np.argsort(np.abs(grid), kind='stable')]  # 0 first: ties keep the smallest
-    offsets = np.zeros(logits.shape[1])
-
-    def right(candidate: np.ndarray) -> int:
-        return int(((logits + candidate).argmax(axis=1) == true).sum())
-
-    for _ in range(sweeps):
-        for k in range(len(offsets)):
-            best, best_right = offsets[k], right(offsets)
-            for value in grid:
-                candidate = offsets.copy()
-                candidate[k] = value
-                count = right(candidate)
-                if count > best_right:
-                    best, best_right = value, count
-            offsets[k] = best
-    return offsets

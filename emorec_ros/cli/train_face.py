@@ -123,7 +123,7 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
     accuracy/speed trade-off go to the first work dir: float32, int8 with the other mirror
     setting and, for an ensemble, the first member alone.
     """
-    from emorec_ros.calibration import fit_class_offsets, fit_temperature
+    from emorec_ros.calibration import fit_temperature
     from emorec_ros.face import train as training
     from emorec_ros.face.classify import EmotionClassifier
     from emorec_ros.face.evaluate import (evaluate, load_labelled, model_logits, plot_confusion,
@@ -151,7 +151,7 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
         'outputs': (f'logits (1, classes): the mean of the logits{members} on the face'
                     f'{averaged}; class_maps (1, 6, 6, classes): the mean of their class '
                     f'activation maps{", the mirror maps flipped back" if mirror else ""}. '
-                    'Scores = softmax((logits + class_offsets) / temperature).'),
+                    'Scores = softmax(logits / temperature).'),
         'quantisation': (f'int8 weights and activations (float32 input and outputs), calibrated '
                          f'on {CALIBRATION_FACES} Train faces'),
     }
@@ -181,18 +181,9 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
             'ms_per_face': round(_per_face_ms(classifier, test.images[:300]), 2)})
         print(trade_off[-1], flush=True)
 
-    # Class offsets, then the temperature, are fitted on Valid; Test is measured once with them.
-    valid_logits = model_logits(EmotionClassifier(model_path), valid.images)
-    offsets = [round(float(v), 3) for v in fit_class_offsets(valid_logits, valid.labels)]
-    card['class_offsets'] = offsets
-    valid_logits = valid_logits + np.asarray(offsets, dtype=np.float32)
-    temperature = fit_temperature(valid_logits, valid.labels)
-    valid_accuracy = {
-        'without class offsets': trade_off[0]['valid_accuracy'],
-        'with class offsets (fitted on it)': round(float(
-            (valid_logits.argmax(axis=1) == valid.labels).mean()), 4)}
-    training.write_json(model_path.with_suffix('.json'), card)
     classifier = EmotionClassifier(model_path)
+    temperature = fit_temperature(model_logits(classifier, valid.images), valid.labels)
+    # Test is measured here, once, on the model chosen by Valid accuracy.
     test_logits = model_logits(classifier, test.images)
     before = evaluate(classifier, test, test_classes, test_logits)
     card['temperature'] = round(temperature, 4)
@@ -228,12 +219,7 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
         'training_config': vars(config),
         'training_time': (f'{sum(seconds.values()) / 60:.0f} minutes for {len(seconds)} epochs '
                           f'on {os.cpu_count()} CPU cores'),
-        'class_offsets_note': ('added to the logits before the temperature; fitted on FER+ '
-                               'Valid to maximise accuracy (coordinate search), for a model '
-                               'trained on unbalanced classes'),
-        'ferplus_valid_accuracy': valid_accuracy,
         'ferplus_test_accuracy': round(test_eval.accuracy, 4),
-        'ferplus_test_accuracy_without_class_offsets': trade_off[0]['test_accuracy'],
         'ferplus_test_faces': int(test_eval.confusion.sum()),
         'ferplus_test_per_class_accuracy': {
             k: round(v, 4) for k, v in test_eval.per_class_accuracy.items()},

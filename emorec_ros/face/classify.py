@@ -6,9 +6,7 @@ a second and runs our model in about two milliseconds per face on a laptop-class
 
 The model outputs logits (1, classes) and, optionally, class activation maps (1, h, w, classes):
 for each class, where in the face its evidence lies (the logits are the maps' means plus a bias).
-Scores are softmax((logits + class offsets) / temperature), offsets and temperature coming from
-the card (both fitted on held-out data: the offsets for accuracy, the temperature for
-calibration).
+Scores are softmax(logits / temperature), the temperature coming from the card.
 """
 from __future__ import annotations
 
@@ -45,7 +43,6 @@ class ModelCard:
     scale: float
     offset: float
     temperature: float
-    class_offsets: tuple[float, ...]
     outputs_logits: bool
     raw: dict
 
@@ -58,8 +55,7 @@ class ModelCard:
         JSON, or when a field is missing or invalid: ``labels`` (distinct non-empty strings),
         ``input_size`` ([height, width], positive integers), ``channels`` (1: grey input only),
         ``scale`` (finite, non-zero), ``offset`` (finite), and the optional ``temperature``
-        (finite, > 0; 1 when absent), ``class_offsets`` (one finite number per label, added to
-        the logits; zeros when absent) and ``output_kind`` ('logits', or 'probabilities' when
+        (finite, > 0; 1 when absent) and ``output_kind`` ('logits', or 'probabilities' when
         absent: a softmax output, as peers' models have). Whether the card fits the model file
         is checked by ``EmotionClassifier``, which loads both.
         """
@@ -102,10 +98,6 @@ class ModelCard:
         temperature = raw.get('temperature', 1.0)
         if not _is_number(temperature) or not math.isfinite(temperature) or temperature <= 0:
             raise invalid('temperature', 'a finite number > 0')
-        offsets = raw.get('class_offsets', [0.0] * len(labels))
-        if (not isinstance(offsets, list) or len(offsets) != len(labels)
-                or not all(_is_number(v) and math.isfinite(v) for v in offsets)):
-            raise invalid('class_offsets', f'{len(labels)} finite numbers, one per label')
         output_kind = raw.get('output_kind', 'probabilities')
         if output_kind not in ('logits', 'probabilities'):
             raise ModelError(f"model card {path}: output_kind must be 'logits' or "
@@ -113,7 +105,6 @@ class ModelCard:
         return cls(labels=tuple(labels), input_size=(int(size[0]), int(size[1])),
                    channels=int(raw['channels']), scale=float(raw['scale']),
                    offset=float(raw['offset']), temperature=float(temperature),
-                   class_offsets=tuple(float(v) for v in offsets),
                    outputs_logits=output_kind == 'logits', raw=raw)
 
 
@@ -167,7 +158,6 @@ class EmotionClassifier:
                              f'(1, height, width, {n})')
         self._in, self._logits = inp['index'], outputs[2]['index']
         self._maps = None if maps is None else maps['index']
-        self._offsets = np.asarray(self.card.class_offsets, dtype=np.float32)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -197,15 +187,10 @@ class EmotionClassifier:
     def _read_logits(self) -> np.ndarray:
         out = self._interpreter.get_tensor(self._logits)[0].astype(np.float32)
         # A softmax output's logits, up to a constant: log(p) (an int8 softmax has zeros).
-        out = out if self.card.outputs_logits else np.log(np.maximum(out, 1e-6))
-        return out + self._offsets
+        return out if self.card.outputs_logits else np.log(np.maximum(out, 1e-6))
 
     def logits(self, crop: np.ndarray) -> np.ndarray:
-        """
-        Return float32 logits, one per label, for one face crop (grey or BGR uint8).
-
-        These are the model's logits plus the card's class offsets: what the scores are made of.
-        """
+        """Return float32 logits, one per label, for one face crop (grey or BGR uint8)."""
         self._run(crop)
         return self._read_logits()
 
