@@ -193,7 +193,7 @@ def test_every_frame_of_each_clip_in_order_at_the_clip_rate(start_node, probe, w
     # but never crowd frames together.
     stamps = np.array([Time.from_msg(a.header.stamp).nanoseconds for a in arrays]) * 1e-9
     intervals = np.diff(stamps)
-    assert np.median(intervals) == np.clip(np.median(intervals), 0.015, 0.025), intervals
+    assert np.median(intervals) == np.clip(np.median(intervals), 0.015, 0.03), intervals
     assert len(arrays) - 1 <= 50.0 * (stamps[-1] - stamps[0]) * 1.1, intervals
     # The arms wave: the wrists move in the image.
     wrist = np.array([a.skeletons[0].y[JOINT_INDEX['left_wrist']] for a in arrays[:20]])
@@ -229,7 +229,7 @@ def test_loop_pause_and_yaw(start_node, probe, wait, tmp_path):
     # Paused, the camera turned to the person's side, and on again: the play goes on from the
     # frame it paused at, filmed from the side, where the shoulders almost line up.
     player.transition(Transition.TRANSITION_DEACTIVATE)
-    wait(lambda: False, 0.5)  # what was on its way has come
+    wait(lambda: False, 2.0)  # what was on its way has come
     count = len(player.received())
     assert not wait(lambda: len(player.received()) > count, 0.5)  # paused
     paused_person = player.received()[-1].skeletons[0].id
@@ -247,7 +247,8 @@ def test_loop_pause_and_yaw(start_node, probe, wait, tmp_path):
     def playing() -> dict[str, str] | None:
         for status in list(statuses):
             values = {v.key: v.value for v in status.values}
-            if status.name == f'emorec_ros: {NODE}' and 'clip' in values:
+            # Before the first frame (diagnostics tick from start-up) the clip is still ''.
+            if status.name == f'emorec_ros: {NODE}' and values.get('clip'):
                 return values
         return None
 

@@ -48,6 +48,8 @@ class FaceGraph:
         self.get_params = probe.create_client(GetParameters, f'{NODE}/get_parameters')
         for client in (self.change, self.get_state, self.set_params, self.get_params):
             assert client.wait_for_service(timeout_sec=STARTUP_S), self.node.log()
+        if params.get('autostart', True):  # the services come before the model is loaded
+            assert self.node.wait_for_log(']: active', timeout=STARTUP_S), self.node.log()
         self.face = cv2.resize(astronaut_bgr, (320, 320))  # fits the shared-memory segment
 
     def _result(self, msg: FaceEmotionArray) -> None:

@@ -9,7 +9,7 @@ import threading
 import time
 
 
-def test_destroyed_while_the_executor_runs_its_timer(ros_context, media):
+def test_destroyed_while_the_executor_runs_its_timer(ros_context, media, wait):
     from emorec_ros.nodes.video_source import VideoSourceNode
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
@@ -35,7 +35,7 @@ def test_destroyed_while_the_executor_runs_its_timer(ros_context, media):
                 Parameter('rate', value=500.0), Parameter('loop', value=True)])
             executor.add_node(source)
             assert source.start()
-            time.sleep(0.2)
+            assert wait(lambda: source.published > 0, 10.0)  # its timer is running
             assert source.stop()
             executor.remove_node(source)
             source.destroy_node()
