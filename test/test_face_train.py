@@ -69,3 +69,17 @@ def test_ensemble_averages_members_logits_and_maps(net) -> None:
         np.testing.assert_allclose(maps.mean(axis=(1, 2)) + np.mean(biases, axis=0), logits,
                                    atol=1e-4)
         assert not np.allclose(each[0][0], each[1][0], atol=1e-2)  # two different members
+
+
+def test_distillation_targets_mix_votes_with_the_teachers_softmax() -> None:
+    votes = np.array([[0.7, 0.3, 0, 0], [0, 0, 1.0, 0]], np.float32)
+    logits = np.log(np.array([[0.1, 0.1, 0.4, 0.4], [0.25, 0.25, 0.25, 0.25]]))
+    mixed = training.distillation_targets(votes, logits, 0.5)
+    np.testing.assert_allclose(mixed, [[0.4, 0.2, 0.2, 0.2], [0.125, 0.125, 0.625, 0.125]],
+                               atol=1e-6)
+    np.testing.assert_allclose(mixed.sum(axis=1), 1, atol=1e-6)
+    np.testing.assert_array_equal(training.distillation_targets(votes, logits, 0.0), votes)
+    with pytest.raises(ValueError, match='differ'):
+        training.distillation_targets(votes, logits[:, :3], 0.5)
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        training.distillation_targets(votes, logits, 1.5)

@@ -16,6 +16,9 @@ the others as ``--member``; the exported model averages the members' logits and 
         work/face_seed8/face_emotion.tflite
     python -m emorec_ros.cli.train_face --data D --work-dir work/face_training --export-only \
         --member work/face_seed8
+
+Distillation: a member can learn from an exported ensemble's scores as well as from the votes
+(``--teacher MODEL --teacher-weight W``: targets = (1 - W) * votes + W * the teacher's softmax).
 """
 from __future__ import annotations
 
@@ -69,6 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         help='ship the model without the mirror-image average (half the work per face)'
     )
     parser.add_argument(
+        '--teacher', type=Path, default=None,
+        help='distillation: a trained model (.tflite with its card, e.g. an ensemble) whose '
+             'scores on the Train faces are mixed into the targets; its logits are kept in the '
+             'work dir, so a resumed run needs the same --teacher but not the file'
+    )
+    parser.add_argument(
+        '--teacher-weight', type=float, default=0.5,
+        help="weight of the teacher's scores in the targets, the votes' is 1 minus it "
+             '(default %(default)s)'
+    )
+    parser.add_argument(
         '--precision', choices=('auto', 'float32', 'mixed_bfloat16'), default='auto',
         help='training arithmetic; auto: mixed_bfloat16 where the CPU has bfloat16 instructions'
     )
@@ -79,18 +93,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from emorec_ros.face import train as training  # TensorFlow loads here, after argument errors
 
+    if not 0.0 <= args.teacher_weight <= 1.0:
+        parser.error(f'--teacher-weight must be in [0, 1], got {args.teacher_weight}')
     overrides = {key: value for key, value in (('epochs', args.epochs), ('seed', args.seed))
                  if value is not None}
+    if args.teacher is not None:
+        overrides.update(teacher=str(args.teacher), teacher_weight=args.teacher_weight)
     config = training.TrainConfig(**overrides)
     train_set = ferplus.load_split(ferplus_path, 'Train')
     train_set = train_set.subset(train_set.trainable)
     valid = ferplus.load_split(ferplus_path, 'Valid').as_face_set()
     if not args.export_only:
         precision = training.default_precision() if args.precision == 'auto' else args.precision
+        targets = train_set.targets()
+        if args.teacher is not None:
+            try:
+                logits = _teacher_logits(args.teacher, train_set.images, args.work_dir)
+            except (OSError, ValueError, RuntimeError) as e:
+                print(f'error: teacher {args.teacher}: {e}', file=sys.stderr)
+                return 1
+            targets = training.distillation_targets(targets, logits, args.teacher_weight)
         print(f'training on {len(train_set.images)} FER+ Train faces, choosing on '
               f'{len(valid.images)} Valid faces, {precision} arithmetic', flush=True)
         one_hot = np.eye(ferplus.N_EMOTIONS, dtype=np.float32)
-        training.train((train_set.images, train_set.targets()),
+        training.train((train_set.images, targets),
                        (valid.images, one_hot[valid.labels]), args.work_dir, config,
                        precision)
     work_dirs = [args.work_dir, *args.member]
@@ -103,6 +129,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _teacher_logits(teacher: Path, images: np.ndarray, work_dir: Path) -> np.ndarray:
+    """
+    Return the teacher's logits (N, 8) on the Train faces, computed once per work dir.
+
+    They are kept in ``work_dir/teacher_logits.npy`` (written atomically), so that a resumed
+    run trains on the same targets even after the teacher's file was replaced.
+    """
+    from emorec_ros.face.classify import EmotionClassifier
+    from emorec_ros.face.evaluate import model_logits
+
+    cached = work_dir / 'teacher_logits.npy'
+    if cached.exists():
+        logits = np.load(cached)
+        if logits.shape == (len(images), ferplus.N_EMOTIONS):
+            print(f'teacher logits from {cached}', flush=True)
+            return logits
+    classifier = EmotionClassifier(teacher)
+    if classifier.labels != ferplus.FERPLUS_CLASSES:
+        raise ValueError(f'its labels {classifier.labels} are not FER+\'s '
+                         f'{ferplus.FERPLUS_CLASSES}')
+    start = time.perf_counter()
+    logits = model_logits(classifier, images).astype(np.float32)
+    print(f'teacher logits on {len(images)} Train faces in {time.perf_counter() - start:.0f} s',
+          flush=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    partial = work_dir / 'teacher_logits.partial.npy'
+    np.save(partial, logits)
+    partial.replace(cached)
+    return logits
+
+
 def _per_face_ms(classifier, images: np.ndarray) -> float:
     """Median milliseconds of one face through the classifier (one thread)."""
     times = []
@@ -111,6 +168,12 @@ def _per_face_ms(classifier, images: np.ndarray) -> float:
         classifier.scores(image)
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
+
+
+def _variant_name(precision: str, members: int, mirror: bool) -> str:
+    """Name a trade-off variant: 'int8, 2 members, no mirror average'."""
+    size = f'{members} members, ' if members > 1 else ''
+    return f'{precision}, {size}{"" if mirror else "no "}mirror average'
 
 
 def export(work_dirs: list[Path], model_path: Path, config, data: Path,
@@ -156,15 +219,14 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
                          f'on {CALIBRATION_FACES} Train faces'),
     }
     work_dir = work_dirs[0]
-    setting = 'mirror average' if mirror else 'no mirror average'
-    other = 'no mirror average' if mirror else 'mirror average'
-    size = f'{len(nets)} members, ' if len(nets) > 1 else ''
-    variants = [(f'int8, {size}{setting} (shipped)', model_path, nets, mirror, calibration),
-                (f'float32, {size}{setting}', work_dir / 'float32.tflite', nets, mirror, None),
-                (f'int8, {size}{other}', work_dir / 'int8_other_mirror.tflite', nets, not mirror,
-                 calibration)]
+    variants = [(_variant_name('int8', len(nets), mirror) + ' (shipped)', model_path, nets,
+                 mirror, calibration),
+                (_variant_name('float32', len(nets), mirror), work_dir / 'float32.tflite', nets,
+                 mirror, None),
+                (_variant_name('int8', len(nets), not mirror),
+                 work_dir / 'int8_other_mirror.tflite', nets, not mirror, calibration)]
     if len(nets) > 1:
-        variants.append(('int8, first member alone, mirror average',
+        variants.append((_variant_name('int8', 1, True) + ' (first member)',
                          work_dir / 'int8_first_member.tflite', nets[:1], True, calibration))
     test, test_classes = load_labelled(data, 'Test')
     valid, _ = load_labelled(data, 'Valid')
@@ -197,9 +259,12 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
     selections, seconds = [], {}
     for i, member_dir in enumerate(work_dirs):
         selected = json.loads((member_dir / 'best.json').read_text())
-        seed = json.loads((member_dir / 'config.json').read_text())['seed']
-        selections.append(f'seed {seed}: FER+ Valid accuracy {selected["val_accuracy"]:.4f}, '
-                          f'best epoch {selected["epoch"]} of {config.epochs}')
+        member_config = json.loads((member_dir / 'config.json').read_text())
+        teacher = (f', distilled from {Path(member_config["teacher"]).name} (weight '
+                   f'{member_config["teacher_weight"]:g})' if member_config.get('teacher') else '')
+        selections.append(f'seed {member_config["seed"]}{teacher}: FER+ Valid accuracy '
+                          f'{selected["val_accuracy"]:.4f}, best epoch {selected["epoch"]} of '
+                          f'{config.epochs}')
         member_seconds = json.loads((member_dir / 'epoch_seconds.json').read_text())
         seconds.update({f'{i}:{epoch}': s for epoch, s in member_seconds.items()})
     ensemble = (f'an ensemble of {len(nets)} such networks (other seeds), ' if len(nets) > 1

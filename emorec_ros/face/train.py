@@ -38,6 +38,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     dropout: float = 0.3
     seed: int = 7
+    #: Distillation: a trained model (.tflite) whose scores on the Train faces are mixed into
+    #: the targets with ``teacher_weight`` (``distillation_targets``); '' and 0 without.
+    teacher: str = ''
+    teacher_weight: float = 0.0
 
 
 #: Name of the last convolutional layer, whose maps the class activation maps weigh.
@@ -188,6 +192,24 @@ class _EpochTimer(keras.callbacks.Callback):
         seconds = json.loads(self.path.read_text()) if self.path.exists() else {}
         seconds[str(epoch + 1)] = round(time.monotonic() - self.start, 1)
         write_json(self.path, seconds)
+
+
+def distillation_targets(votes: np.ndarray, teacher_logits: np.ndarray,
+                         weight: float) -> np.ndarray:
+    """
+    Return (1 - weight) * votes + weight * softmax(teacher_logits), float32 (N, classes).
+
+    ``votes``: the faces' vote distributions; ``teacher_logits``: a trained model's logits on
+    the same faces, same class order. The teacher (an ensemble of networks trained on the votes)
+    says how much each face looks like every class, beyond the ten taggers' counts.
+    """
+    from emorec_ros.calibration import softmax
+
+    if votes.shape != teacher_logits.shape:
+        raise ValueError(f'votes {votes.shape} and teacher logits {teacher_logits.shape} differ')
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f'teacher weight must be in [0, 1], got {weight}')
+    return ((1 - weight) * votes + weight * softmax(teacher_logits)).astype(np.float32)
 
 
 def default_precision() -> str:
