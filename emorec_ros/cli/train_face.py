@@ -147,7 +147,7 @@ def _teacher_logits(teacher: Path, images: np.ndarray, work_dir: Path) -> np.nda
             return logits
     classifier = EmotionClassifier(teacher)
     if classifier.labels != ferplus.FERPLUS_CLASSES:
-        raise ValueError(f'its labels {classifier.labels} are not FER+\'s '
+        raise ValueError(f'its labels {classifier.labels} are not those of FER+ '
                          f'{ferplus.FERPLUS_CLASSES}')
     start = time.perf_counter()
     logits = model_logits(classifier, images).astype(np.float32)
