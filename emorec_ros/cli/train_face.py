@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     ferplus_path = args.data / 'ferplus' / 'ferplus.npz'
     if not ferplus_path.is_file():
         parser.error(f'{ferplus_path} not found')
+    if not 0.0 <= args.teacher_weight <= 1.0:
+        parser.error(f'--teacher-weight must be in [0, 1], got {args.teacher_weight}')
 
     from emorec_ros.face import train as training  # TensorFlow loads here, after argument errors
 
-    if not 0.0 <= args.teacher_weight <= 1.0:
-        parser.error(f'--teacher-weight must be in [0, 1], got {args.teacher_weight}')
     overrides = {key: value for key, value in (('epochs', args.epochs), ('seed', args.seed))
                  if value is not None}
     if args.teacher is not None:
