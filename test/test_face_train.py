@@ -83,3 +83,20 @@ def test_distillation_targets_mix_votes_with_the_teachers_softmax() -> None:
         training.distillation_targets(votes, logits[:, :3], 0.5)
     with pytest.raises(ValueError, match=r'\[0, 1\]'):
         training.distillation_targets(votes, logits, 1.5)
+
+
+def test_write_atomically_keeps_the_old_file_and_no_partial_one_on_failure(tmp_path) -> None:
+    path = tmp_path / 'logits.npy'
+    training.write_atomically(path, lambda tmp: np.save(tmp, np.arange(3)))
+    np.testing.assert_array_equal(np.load(path), np.arange(3))
+
+    def failing(tmp):
+        tmp.write_bytes(b'partial')
+        raise OSError('disk full')
+
+    with pytest.raises(OSError, match='disk full'):
+        training.write_atomically(path, failing)
+    np.testing.assert_array_equal(np.load(path), np.arange(3))
+    training.write_json(tmp_path / 'card.json', {'a': 1})
+    assert (tmp_path / 'card.json').read_text() == '{\n  "a": 1\n}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['card.json', 'logits.npy']

@@ -138,6 +138,7 @@ def _teacher_logits(teacher: Path, images: np.ndarray, work_dir: Path) -> np.nda
     """
     from emorec_ros.face.classify import EmotionClassifier
     from emorec_ros.face.evaluate import model_logits
+    from emorec_ros.face.train import write_atomically
 
     cached = work_dir / 'teacher_logits.npy'
     if cached.exists():
@@ -154,9 +155,7 @@ def _teacher_logits(teacher: Path, images: np.ndarray, work_dir: Path) -> np.nda
     print(f'teacher logits on {len(images)} Train faces in {time.perf_counter() - start:.0f} s',
           flush=True)
     work_dir.mkdir(parents=True, exist_ok=True)
-    partial = work_dir / 'teacher_logits.partial.npy'
-    np.save(partial, logits)
-    partial.replace(cached)
+    write_atomically(cached, lambda tmp: np.save(tmp, logits))
     return logits
 
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 import sys
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -150,9 +150,7 @@ class _KeepBest(keras.callbacks.Callback):
         accuracy = float((logs or {}).get('val_accuracy', -1.0))
         if accuracy > self.best:
             self.best = accuracy
-            tmp = self.model_path.with_suffix('.tmp.keras')
-            self.model.save(tmp)
-            tmp.replace(self.model_path)
+            write_atomically(self.model_path, self.model.save)
             write_json(self.state_path, {'epoch': epoch + 1, 'val_accuracy': accuracy})
             print(f'epoch {epoch + 1}: new best Valid accuracy {accuracy:.4f}', flush=True)
 
@@ -221,11 +219,26 @@ def default_precision() -> str:
     return 'mixed_bfloat16' if ('avx512_bf16' in flags or 'amx_bf16' in flags) else 'float32'
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically (a reader sees the old file or the new)."""
-    tmp = path.with_suffix('.tmp')
-    tmp.write_text(json.dumps(data, indent=2) + '\n')
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """
+    Call ``write`` with a temporary path beside ``path``, then move the file it wrote there.
+
+    A reader sees the old file or the new, never a partial one; when ``write`` fails, the
+    temporary file is removed and the old file stays. The temporary name keeps the suffix of
+    ``path``, which some writers check (Keras' save) or add (numpy's save).
+    """
+    tmp = path.with_name(f'{path.stem}.partial{path.suffix}')
+    try:
+        write(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON, atomically (see ``write_atomically``)."""
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + '\n'))
 
 
 def train(
@@ -354,9 +367,7 @@ def export_tflite(
             )
         tflite = converter.convert()
     tflite_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tflite_path.with_suffix('.tmp')
-    tmp.write_bytes(tflite)
-    tmp.replace(tflite_path)
+    write_atomically(tflite_path, lambda tmp: tmp.write_bytes(tflite))
 
 
 def history_rows(work_dir: Path) -> list[dict[str, float]]:
