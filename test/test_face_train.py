@@ -100,3 +100,17 @@ def test_write_atomically_keeps_the_old_file_and_no_partial_one_on_failure(tmp_p
     training.write_json(tmp_path / 'card.json', {'a': 1})
     assert (tmp_path / 'card.json').read_text() == '{\n  "a": 1\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['card.json', 'logits.npy']
+
+
+def test_width_scales_every_stage_and_the_member_config_is_read_back(tmp_path) -> None:
+    assert training.stage_channels(1.0) == training.BASE_CHANNELS
+    assert training.stage_channels(1.5) == (48, 96, 192, 384)
+    with pytest.raises(ValueError, match='positive'):
+        training.stage_channels(0.0)
+    base = training.build_model(training.TrainConfig(), 8)
+    wide = training.build_model(training.TrainConfig(width=1.5), 8)
+    assert wide.get_layer(training.FEATURES).output.shape[-1] == 384
+    assert 2.0 < wide.count_params() / base.count_params() < 2.5
+    # A run recorded before width existed reads back as width 1.
+    training.write_json(tmp_path / 'config.json', {'epochs': 36, 'seed': 8})
+    assert training.read_config(tmp_path) == training.TrainConfig(seed=8)
