@@ -282,8 +282,8 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
         seconds.update({f'{i}:{epoch}': s for epoch, s in member_seconds.items()})
     ensemble = (f'an ensemble of {len(nets)} such networks (other seeds), ' if len(nets) > 1
                 else '')
-    channels = ' or '.join(sorted({'-'.join(str(c) for c in training.stage_channels(c.width)[::3])
-                                   for c in configs}))
+    stages = [training.stage_channels(member_config.width) for member_config in configs]
+    channels = ' or '.join(sorted({f'{first}-{last}' for first, *_, last in stages}))
     card.update({
         'architecture': (f'{ensemble}VGG-style CNN, 8 conv layers ({channels} channels), batch '
                          'norm, global average pooling, dropout, one dense layer (class '
