@@ -114,3 +114,43 @@ def test_width_scales_every_stage_and_the_member_config_is_read_back(tmp_path) -
     # A run recorded before width existed reads back as width 1.
     training.write_json(tmp_path / 'config.json', {'epochs': 36, 'seed': 8})
     assert training.read_config(tmp_path) == training.TrainConfig(seed=8)
+
+
+def test_jitter_is_reproducible_changes_the_faces_and_keeps_pixels_in_range() -> None:
+    faces = np.random.default_rng(3).integers(50, 200, (16, 48, 48), dtype=np.uint8)
+    jittered = training.jitter_faces(faces, np.random.default_rng(5))
+    assert jittered.shape == (16, 48, 48, 1) and jittered.dtype == np.float32
+    assert np.array_equal(jittered, training.jitter_faces(faces, np.random.default_rng(5)))
+    plain = training.network_input(faces)
+    assert np.abs(jittered - plain).mean() > 0.02
+    assert jittered.min() >= training.OFFSET and jittered.max() <= 255 * training.SCALE
+
+
+def test_jittered_batches_cover_every_face_once_per_epoch_in_a_new_order() -> None:
+    images = np.arange(10, dtype=np.uint8)[:, None, None] * np.ones((1, 48, 48), np.uint8)
+    targets = np.eye(10, dtype=np.float32)
+    batches = training.JitteredFaces(images, targets, batch_size=4, seed=1)
+
+    def epoch_order() -> list[int]:
+        order = [int(i) for b in range(len(batches)) for i in batches[b][1].argmax(axis=1)]
+        batches.on_epoch_end()
+        return order
+
+    assert len(batches) == 3 and [len(batches[b][1]) for b in range(3)] == [4, 4, 2]
+    first, second = epoch_order(), epoch_order()
+    assert sorted(first) == sorted(second) == list(range(10)) and first != second
+
+
+def test_training_writes_the_best_network_and_its_config(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    targets = np.eye(8, dtype=np.float32)[rng.integers(0, 8, 64)]
+    config = training.TrainConfig(epochs=2, batch_size=16, width=0.25)
+    best = training.train((images, targets), (images[:16], targets[:16]), tmp_path, config)
+    import keras
+
+    assert keras.models.load_model(best).name == 'face_emotion'
+    assert training.read_config(tmp_path) == config
+    net = training.float32_copy(best, config)
+    scores = net.predict(images[:4, ..., None].astype(np.float32) * training.SCALE, verbose=0)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)

@@ -19,6 +19,12 @@ the others as ``--member``; the exported model averages the members' logits and 
 
 Distillation: a member can learn from an exported ensemble's scores as well as from the votes
 (``--teacher MODEL --teacher-weight W``: targets = (1 - W) * votes + W * the teacher's softmax).
+
+On a GPU machine with JAX and Keras but no TensorFlow, train there and export here::
+
+    KERAS_BACKEND=jax python -m emorec_ros.cli.train_face --data D --work-dir W \
+        --precision mixed_bfloat16 --no-export
+    python -m emorec_ros.cli.train_face --data D --work-dir W --export-only
 """
 from __future__ import annotations
 
@@ -69,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         '--export-only', action='store_true', help='skip training; export the best model so far'
     )
     parser.add_argument(
+        '--no-export', dest='export', action='store_false',
+        help='train only (e.g. with KERAS_BACKEND=jax on a GPU machine without TensorFlow); '
+             'export later with --export-only'
+    )
+    parser.add_argument(
         '--member', type=Path, action='append', default=[],
         help='work dir of another trained member (another --seed) to average with this one '
              '(repeatable)'
@@ -98,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f'{ferplus_path} not found')
     if not 0.0 <= args.teacher_weight <= 1.0:
         parser.error(f'--teacher-weight must be in [0, 1], got {args.teacher_weight}')
+    if args.export_only and not args.export:
+        parser.error('--export-only and --no-export exclude each other')
     if args.width is not None and not args.width > 0:
         parser.error(f'--width must be positive, got {args.width}')
 
-    from emorec_ros.face import train as training  # TensorFlow loads here, after argument errors
+    from emorec_ros.face import train as training  # Keras loads here, after argument errors
 
     overrides = {key: value for key, value in (('epochs', args.epochs), ('seed', args.seed),
                                                ('width', args.width)) if value is not None}
@@ -131,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         training.train((train_set.images, targets),
                        (valid.images, one_hot[valid.labels]), args.work_dir, config,
                        precision)
+    if not args.export:
+        return 0
     work_dirs = [args.work_dir, *args.member]
     for work_dir in work_dirs:
         if not (work_dir / 'best.keras').exists():

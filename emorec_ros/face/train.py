@@ -1,5 +1,9 @@
 """
-Train the face-emotion CNN on FER+ votes and export it as LiteRT (TensorFlow only here).
+Train the face-emotion CNN on FER+ votes and export it as LiteRT.
+
+Training runs on any Keras backend: TensorFlow on a CPU, JAX (``KERAS_BACKEND=jax``) on a GPU
+machine without TensorFlow; the faces are jittered in NumPy and OpenCV, not in ``tf.data``.
+The LiteRT export needs TensorFlow.
 
 The network learns the taggers' vote distribution (cross-entropy against it: the FER+ paper's
 probability-distribution mode, its best). Training is resumable: every epoch leaves a backup in
@@ -17,9 +21,9 @@ import sys
 import time
 from typing import Callable, Sequence
 
+import cv2
 import keras
 import numpy as np
-import tensorflow as tf
 
 #: Input pixels (0..255 grey) are fed to the network as pixel * SCALE + OFFSET.
 SCALE = 1.0 / 255.0
@@ -99,55 +103,82 @@ def build_model(config: TrainConfig, n_classes: int) -> keras.Model:
     return keras.Model(inputs, outputs, name='face_emotion')
 
 
-def _augmenter(seed: int) -> keras.Sequential:
+#: Jitter of the training faces: rotation (degrees), shift (fraction of the side), zoom
+#: (fraction), contrast and brightness (fractions of the pixel range), sharpness (amount of
+#: detail added: negative blurs).
+MAX_ROTATION = 14.4
+MAX_SHIFT = 0.1
+MAX_ZOOM = 0.15
+MAX_CONTRAST = 0.4
+MAX_BRIGHTNESS = 0.2
+SHARPNESS = (-0.8, 1.0)
+
+
+def jitter_faces(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """
-    Label-preserving jitter of position, scale, angle, light and mirror side.
+    Return grey uint8 faces (N, 48, 48) jittered as the network's float32 input (N, 48, 48, 1).
 
-    Robot cameras see faces tilted and lit unlike FER's: the node levels the eyes, and the
-    rotation here (up to 14 degrees) covers what is left of the tilt and FER's own.
+    Label-preserving jitter of mirror side, angle, position, scale, contrast, light and
+    sharpness. Robot cameras see faces tilted and lit unlike FER's: the node levels the eyes,
+    and the rotation covers what is left of the tilt and FER's own. FER's faces are small,
+    soft JPEGs while a robot's crops are downscaled from sharper faces: adding a random multiple
+    of the detail (face minus its 3x3 blur) covers both. Borders are filled by reflection.
     """
-    return keras.Sequential([
-        keras.layers.RandomFlip('horizontal', seed=seed),
-        keras.layers.RandomRotation(0.04, fill_mode='reflect', seed=seed + 1),
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode='reflect', seed=seed + 2),
-        keras.layers.RandomZoom(0.15, fill_mode='reflect', seed=seed + 3),
-        keras.layers.RandomContrast(0.4, seed=seed + 4),
-        keras.layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed + 5),
-    ], name='augment')
+    n, height, width = faces.shape
+    out = np.empty((n, height, width), np.float32)
+    centre = ((width - 1) / 2, (height - 1) / 2)
+    for i, face in enumerate(faces):
+        if rng.random() < 0.5:
+            face = face[:, ::-1]
+        warp = cv2.getRotationMatrix2D(centre, rng.uniform(-MAX_ROTATION, MAX_ROTATION),
+                                       1 + rng.uniform(-MAX_ZOOM, MAX_ZOOM))
+        warp[:, 2] += rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2) * (width, height)
+        out[i] = cv2.warpAffine(np.ascontiguousarray(face, np.float32), warp, (width, height),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    x = out / 255.0
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    x = (x - mean) * rng.uniform(1 - MAX_CONTRAST, 1 + MAX_CONTRAST, (n, 1, 1)) + mean
+    x = np.clip(x + rng.uniform(-MAX_BRIGHTNESS, MAX_BRIGHTNESS, (n, 1, 1)), 0.0, 1.0)
+    blurred = np.stack([cv2.blur(face, (3, 3), borderType=cv2.BORDER_REFLECT) for face in x])
+    x = np.clip(x + rng.uniform(*SHARPNESS, (n, 1, 1)) * (x - blurred), 0.0, 1.0)
+    return (x[..., None] * (255 * SCALE) + OFFSET).astype(np.float32)
 
 
-def _sharpness_jitter(faces: tf.Tensor) -> tf.Tensor:
+class JitteredFaces(keras.utils.PyDataset):
     """
-    Blur or sharpen each face by a random amount.
+    Training batches, shuffled each epoch and jittered (``jitter_faces``) on the CPU.
 
-    FER's faces are small, soft JPEGs; a robot's face crops are downscaled from sharper, larger
-    faces. Adding a random multiple of the detail (face minus its 3x3 blur) covers both.
+    Made in NumPy and OpenCV in worker threads, beside the training step, on any Keras backend:
+    Keras' augmentation layers inside a model run several times slower on a JAX accelerator
+    (keras-team/keras#23229). Each batch's jitter follows from (seed, epoch, batch index).
     """
-    blurred = tf.nn.avg_pool2d(faces, 3, 1, 'SAME')
-    amount = tf.random.uniform((tf.shape(faces)[0], 1, 1, 1), -0.8, 1.0)
-    return faces + amount * (faces - blurred)
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int,
+                 workers: int = 2) -> None:
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
+        self.images, self.targets = images, targets.astype(np.float32)
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+        self.order = self._shuffled()
+
+    def _shuffled(self) -> np.ndarray:
+        return np.random.default_rng((self.seed, self.epoch)).permutation(len(self.images))
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        pick = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        return jitter_faces(self.images[pick], rng), self.targets[pick]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._shuffled()
 
 
-def _dataset(
-    images: np.ndarray, targets: np.ndarray, config: TrainConfig, training: bool
-) -> tf.data.Dataset:
-    x = images[..., None].astype(np.float32) * SCALE + OFFSET
-    ds = tf.data.Dataset.from_tensor_slices((x, targets.astype(np.float32)))
-    if training:
-        augment = _augmenter(config.seed)
-        ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
-        ds = ds.batch(config.batch_size, drop_remainder=True)
-        ds = ds.map(
-            lambda a, b: (
-                tf.clip_by_value(_sharpness_jitter(tf.cast(augment(a, training=True), tf.float32)),
-                                 OFFSET, 255 * SCALE + OFFSET),
-                b,
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    else:
-        ds = ds.batch(512)
-    return ds.prefetch(tf.data.AUTOTUNE)
+def network_input(images: np.ndarray) -> np.ndarray:
+    """Grey uint8 faces (N, 48, 48) as the network's float32 input (N, 48, 48, 1)."""
+    return images[..., None].astype(np.float32) * SCALE + OFFSET
 
 
 class _KeepBest(keras.callbacks.Callback):
@@ -272,13 +303,13 @@ def train(
     vote distributions for training, one-hot majorities of the scored faces for Valid, whose
     accuracy is then the protocol's. ``precision`` is a Keras dtype policy: 'mixed_bfloat16'
     trains about 30% faster on CPUs with bfloat16 instructions (AVX512_BF16, AMX) and much
-    slower on others (see ``default_precision``).
+    slower on others (see ``default_precision``); on a GPU, use it too.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     write_json(work_dir / 'config.json', vars(config))
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(precision)
-    steps_per_epoch = len(train_faces[0]) // config.batch_size
+    steps_per_epoch = -(-len(train_faces[0]) // config.batch_size)  # the last one partial
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.peak_learning_rate / 10,
         decay_steps=(config.epochs - config.warmup_epochs) * steps_per_epoch,
@@ -306,9 +337,9 @@ def train(
     interactive = sys.stdout.isatty()
     if not interactive:
         callbacks.append(_Progress(every=50, steps_per_epoch=steps_per_epoch))
-    model.fit(_dataset(*train_faces, config, training=True), epochs=config.epochs,
-              validation_data=_dataset(*val_faces, config, training=False),
-              callbacks=callbacks, verbose=1 if interactive else 2)
+    model.fit(JitteredFaces(*train_faces, config.batch_size, config.seed), epochs=config.epochs,
+              validation_data=(network_input(val_faces[0]), val_faces[1].astype(np.float32)),
+              validation_batch_size=512, callbacks=callbacks, verbose=1 if interactive else 2)
     return work_dir / 'best.keras'
 
 
@@ -378,14 +409,15 @@ def export_tflite(
     """
     import tempfile
 
+    import tensorflow as tf
+
     with tempfile.TemporaryDirectory() as saved:
         model.export(saved, format='tf_saved_model', verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         if calibration is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = lambda: (
-                [face[None, :, :, None].astype(np.float32) * SCALE + OFFSET]
-                for face in calibration
+                [network_input(face[None])] for face in calibration
             )
         tflite = converter.convert()
     tflite_path.parent.mkdir(parents=True, exist_ok=True)
