@@ -126,19 +126,21 @@ def test_jitter_is_reproducible_changes_the_faces_and_keeps_pixels_in_range() ->
     assert jittered.min() >= training.OFFSET and jittered.max() <= 255 * training.SCALE
 
 
-def test_jittered_batches_cover_every_face_once_per_epoch_in_a_new_order() -> None:
+def test_jittered_batches_cover_every_face_once_per_epoch_in_an_order_set_by_the_epoch() -> None:
     images = np.arange(10, dtype=np.uint8)[:, None, None] * np.ones((1, 48, 48), np.uint8)
     targets = np.eye(10, dtype=np.float32)
     batches = training.JitteredFaces(images, targets, batch_size=4, seed=1)
 
-    def epoch_order() -> list[int]:
+    def epoch(number: int) -> tuple[list[int], np.ndarray]:
+        batches.set_epoch(number)
         order = [int(i) for b in range(len(batches)) for i in batches[b][1].argmax(axis=1)]
-        batches.on_epoch_end()
-        return order
+        return order, batches[0][0]
 
     assert len(batches) == 3 and [len(batches[b][1]) for b in range(3)] == [4, 4, 2]
-    first, second = epoch_order(), epoch_order()
+    (first, faces), (second, _) = epoch(0), epoch(1)
     assert sorted(first) == sorted(second) == list(range(10)) and first != second
+    again, faces_again = epoch(0)  # as a resumed run sees epoch 0 again
+    assert again == first and np.array_equal(faces_again, faces)
 
 
 def test_training_writes_the_best_network_and_its_config(tmp_path) -> None:

@@ -150,18 +150,21 @@ class JitteredFaces(keras.utils.PyDataset):
 
     Made in NumPy and OpenCV in worker threads, beside the training step, on any Keras backend:
     Keras' augmentation layers inside a model run several times slower on a JAX accelerator
-    (keras-team/keras#23229). Each batch's jitter follows from (seed, epoch, batch index).
+    (keras-team/keras#23229). Each batch follows from (seed, epoch, batch index), so that a
+    resumed run sees the batches an uninterrupted one would: ``train`` sets the epoch.
     """
 
     def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int,
                  workers: int = 2) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
         self.images, self.targets = images, targets.astype(np.float32)
-        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
-        self.order = self._shuffled()
+        self.batch_size, self.seed = batch_size, seed
+        self.set_epoch(0)
 
-    def _shuffled(self) -> np.ndarray:
-        return np.random.default_rng((self.seed, self.epoch)).permutation(len(self.images))
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle the faces for ``epoch`` (counted from 0 over the whole run)."""
+        self.epoch = epoch
+        self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.images))
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
@@ -170,10 +173,6 @@ class JitteredFaces(keras.utils.PyDataset):
         pick = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         rng = np.random.default_rng((self.seed, self.epoch, index))
         return jitter_faces(self.images[pick], rng), self.targets[pick]
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self.order = self._shuffled()
 
 
 def network_input(images: np.ndarray) -> np.ndarray:
@@ -327,8 +326,10 @@ def train(
     # moments) on resume instead of skipping them and restarting the schedule.
     model.optimizer.build(model.trainable_variables)
     model.summary(print_fn=lambda line, **_: print(line, flush=True))
+    faces = JitteredFaces(*train_faces, config.batch_size, config.seed)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work_dir / 'backup')),
+        keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, _: faces.set_epoch(epoch)),
         keras.callbacks.CSVLogger(str(work_dir / 'history.csv'), append=True),
         _KeepBest(work_dir),
         _EpochTimer(work_dir),
@@ -337,7 +338,7 @@ def train(
     interactive = sys.stdout.isatty()
     if not interactive:
         callbacks.append(_Progress(every=50, steps_per_epoch=steps_per_epoch))
-    model.fit(JitteredFaces(*train_faces, config.batch_size, config.seed), epochs=config.epochs,
+    model.fit(faces, epochs=config.epochs,
               validation_data=(network_input(val_faces[0]), val_faces[1].astype(np.float32)),
               validation_batch_size=512, callbacks=callbacks, verbose=1 if interactive else 2)
     return work_dir / 'best.keras'
