@@ -154,5 +154,5 @@ def test_training_writes_the_best_network_and_its_config(tmp_path) -> None:
     assert keras.models.load_model(best).name == 'face_emotion'
     assert training.read_config(tmp_path) == config
     net = training.float32_copy(best, config)
-    scores = net.predict(images[:4, ..., None].astype(np.float32) * training.SCALE, verbose=0)
+    scores = net.predict(training.network_input(images[:4]), verbose=0)
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)

@@ -308,7 +308,8 @@ def train(
     write_json(work_dir / 'config.json', vars(config))
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(precision)
-    steps_per_epoch = -(-len(train_faces[0]) // config.batch_size)  # the last one partial
+    faces = JitteredFaces(*train_faces, config.batch_size, config.seed)
+    steps_per_epoch = len(faces)  # the last batch partial
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.peak_learning_rate / 10,
         decay_steps=(config.epochs - config.warmup_epochs) * steps_per_epoch,
@@ -326,7 +327,6 @@ def train(
     # moments) on resume instead of skipping them and restarting the schedule.
     model.optimizer.build(model.trainable_variables)
     model.summary(print_fn=lambda line, **_: print(line, flush=True))
-    faces = JitteredFaces(*train_faces, config.batch_size, config.seed)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work_dir / 'backup')),
         keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, _: faces.set_epoch(epoch)),
