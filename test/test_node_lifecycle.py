@@ -37,8 +37,8 @@ class FaceGraph:
         self.node = start_node('face_emotion_node', {'smoothing': 0.0, **params})
         self._lock = threading.Lock()
         self.results: list[FaceEmotionArray] = []
-        probe.create_subscription(FaceEmotionArray, 'face_emotions', self._result,
-                                  QoSProfile(depth=100))
+        self.subscription = probe.create_subscription(FaceEmotionArray, 'face_emotions',
+                                                      self._result, QoSProfile(depth=100))
         self.images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
         self.compressed = probe.create_publisher(CompressedImage, 'image/compressed',
                                                  qos_profile_sensor_data)
@@ -55,6 +55,20 @@ class FaceGraph:
     def _result(self, msg: FaceEmotionArray) -> None:
         with self._lock:
             self.results.append(msg)
+
+    def connected(self, publisher) -> bool:
+        """Wait until ``publisher`` reaches the node and the node's results reach the probe."""
+        return self.wait(lambda: publisher.get_subscription_count() > 0
+                         and self.subscription.get_publisher_count() > 0, STARTUP_S)
+
+    def describe(self, publisher) -> str:
+        """Say what the graph saw, for a failed assertion."""
+        with self._lock:
+            results = len(self.results)
+        return (f'{results} results received; {publisher.topic_name} has '
+                f'{publisher.get_subscription_count()} subscriber(s), face_emotions '
+                f'{self.subscription.get_publisher_count()} publisher(s); node log:\n'
+                f'{self.node.log()}')
 
     def call(self, client, request, timeout: float = 20.0):
         future = client.call_async(request)
@@ -165,13 +179,15 @@ def test_parameters_change_at_runtime_or_are_refused(start_node, probe, wait, as
 
 def test_compressed_images(start_node, probe, wait, astronaut_bgr):
     graph = FaceGraph(start_node, probe, wait, astronaut_bgr, image_transport='compressed')
-    ok, jpeg = cv2.imencode('.jpg', astronaut_bgr)
+    ok, jpeg = cv2.imencode('.jpg', graph.face)  # 45 kB: one UDP datagram, if not shared memory
     assert ok
-    raw = graph.image(astronaut_bgr)
+    raw = graph.image(graph.face)
     msg = CompressedImage(header=raw.header, format='bgr8; jpeg compressed bgr8',
                           data=jpeg.tobytes())
+    assert graph.connected(graph.compressed), graph.describe(graph.compressed)
     result = graph.answer(msg, graph.compressed)
-    assert result is not None and len(result.faces) == 1 and result.header == msg.header
+    assert result is not None, graph.describe(graph.compressed)
+    assert len(result.faces) == 1 and result.header == msg.header
     broken = CompressedImage(header=graph.image(graph.face).header, format='jpeg',
                              data=b'not a jpeg' * 10)
     assert graph.answer(broken, graph.compressed, timeout=2.0) is None
