@@ -17,6 +17,9 @@ the others as ``--member``; the exported model averages the members' logits and 
     python -m emorec_ros.cli.train_face --data D --work-dir work/face_training --export-only \
         --member work/face_seed8
 
+A member can also be an exported model: ``--member models/face_emotion.tflite`` adds the
+networks inside it (``emorec_ros.face.unpack``), when their work dirs are gone.
+
 Distillation: a member can learn from an exported ensemble's scores as well as from the votes
 (``--teacher MODEL --teacher-weight W``: targets = (1 - W) * votes + W * the teacher's softmax).
 
@@ -81,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         '--member', type=Path, action='append', default=[],
-        help='work dir of another trained member (another --seed) to average with this one '
-             '(repeatable)'
+        help='another trained member to average with this one (repeatable): its work dir '
+             '(another --seed), or an exported model (.tflite with its card), whose networks '
+             'are unpacked into <work-dir>/members/ and join as members'
     )
     parser.add_argument(
         '--no-mirror', dest='mirror', action='store_false',
@@ -146,7 +150,21 @@ def main(argv: list[str] | None = None) -> int:
                        precision)
     if not args.export:
         return 0
-    work_dirs = [args.work_dir, *args.member]
+    work_dirs = [args.work_dir]
+    for member in args.member:
+        if member.suffix != '.tflite':
+            work_dirs.append(member)
+            continue
+        from emorec_ros.face.unpack import unpack
+
+        try:
+            unpacked = unpack(member, args.work_dir / 'members')
+        except ValueError as e:
+            print(f'error: member {member}: {e}', file=sys.stderr)
+            return 1
+        print(f'{member}: {len(unpacked)} networks unpacked into '
+              f'{", ".join(str(d) for d in unpacked)}', flush=True)
+        work_dirs.extend(unpacked)
     for work_dir in work_dirs:
         if not (work_dir / 'best.keras').exists():
             print(f'error: no trained model in {work_dir}; train first', file=sys.stderr)
@@ -334,8 +352,11 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
     training.write_json(model_path.with_suffix('.json'), card)
     plot_confusion(test_eval, model_path.parent / 'face_emotion_confusion_test.png',
                    'face_emotion, FER+ Test (vote majority)')
-    plot_learning_curves(training.history_rows(work_dir),
-                         model_path.parent / 'face_emotion_curves.png')
+    if (work_dir / 'history.csv').exists():
+        plot_learning_curves(training.history_rows(work_dir),
+                             model_path.parent / 'face_emotion_curves.png')
+    else:  # a member unpacked from an exported model: its learning curves did not ship
+        print(f'{work_dir} has no history.csv: learning curves not drawn')
     print(f'wrote {model_path} and its card {model_path.with_suffix(".json")}')
 
 
