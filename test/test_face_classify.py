@@ -81,6 +81,13 @@ def test_laughing_faces_are_happy(classifier: EmotionClassifier, fixtures: Path)
     assert predicted.count('happy') >= 0.8 * len(predicted), predicted
 
 
+def test_more_threads_give_the_same_scores(classifier: EmotionClassifier, model_path: Path,
+                                           fixtures: Path) -> None:
+    threaded = EmotionClassifier(model_path, num_threads=2)
+    for face in _fixture_faces(fixtures, 'sad')[:4]:
+        np.testing.assert_allclose(threaded.scores(face), classifier.scores(face), atol=1e-6)
+
+
 def test_crying_faces_are_not_happy_and_lean_sad(classifier: EmotionClassifier,
                                                  fixtures: Path) -> None:
     scores = classifier.scores_batch(np.stack(_fixture_faces(fixtures, 'sad')))

@@ -231,7 +231,7 @@ def test_corrupt_model_is_one_clear_fatal_error(start_node, tmp_path, model_path
 def test_parameters_are_declared_with_descriptions_and_ranges(face_node, probe):
     from rcl_interfaces.srv import DescribeParameters, GetParameters
 
-    names = ['detector', 'smoothing', 'max_faces', 'model_path']
+    names = ['detector', 'smoothing', 'max_faces', 'model_path', 'classifier_threads']
     describe = probe.create_client(DescribeParameters, '/face_emotion/describe_parameters')
     assert describe.wait_for_service(timeout_sec=10.0)
     descriptors = {
@@ -243,6 +243,8 @@ def test_parameters_are_declared_with_descriptions_and_ranges(face_node, probe):
     assert all(descriptors[n].description for n in names)
     assert descriptors['smoothing'].floating_point_range[0].to_value < 1.0
     assert descriptors['max_faces'].integer_range[0].from_value == 1
+    assert descriptors['classifier_threads'].read_only
+    assert descriptors['classifier_threads'].integer_range[0].from_value == 1
     get = probe.create_client(GetParameters, '/face_emotion/get_parameters')
     assert get.wait_for_service(timeout_sec=10.0)
     values = get.call(

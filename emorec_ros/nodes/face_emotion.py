@@ -49,6 +49,9 @@ class FaceEmotionNode(ManagedNode):
         self.model_path = self.declare(
             'model_path', '', "emotion model (.tflite with its .json card beside it); '' = the "
             f'packaged {DEFAULT_MODEL}', read_only=True)
+        self.classifier_threads = self.declare(
+            'classifier_threads', 1, 'CPU threads that run the emotion model on each face '
+            '(LiteRT); 2 or more cut its time on a multi-core CPU', 1, 16, read_only=True)
         self.declare('detection_confidence', 0.5, 'minimum face detector confidence', 0.0, 1.0)
         self.declare('face_margin', 0.2, 'extra border around a face box in the crop handed to '
                      'the classifier, as a share of the box size', 0.0, 1.0)
@@ -81,7 +84,7 @@ class FaceEmotionNode(ManagedNode):
         """Load the model and the detector."""
         path = Path(self.model_path) if self.model_path else package_file(DEFAULT_MODEL)
         try:
-            classifier = EmotionClassifier(path)
+            classifier = EmotionClassifier(path, self.classifier_threads)
         except ModelError as e:
             self.get_logger().fatal(
                 f'{e}. The package ships {DEFAULT_MODEL} with its card; set model_path to a '
@@ -100,7 +103,8 @@ class FaceEmotionNode(ManagedNode):
             detector, classifier, tracker, margin=v('face_margin'), max_faces=v('max_faces'),
             min_face_size=v('min_face_size'))
         self.get_logger().info(f'classifying faces with {path.name} '
-                               f'({", ".join(classifier.labels)}), detector '
+                               f'({", ".join(classifier.labels)}, {self.classifier_threads} '
+                               f'thread(s)), detector '
                                f'{self.detector_name}')
         if v('explain') and not classifier.explains:
             self.get_logger().warning(f'explain is on, but {path.name} has no class activation '
