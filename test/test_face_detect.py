@@ -17,7 +17,7 @@ PEXELS_FACES = {300: FaceBox(329, 75, 240, 240, 1.0), 400: FaceBox(326, 118, 208
 ASTRONAUT_FACE = FaceBox(178, 83, 95, 95, 1.0)
 
 
-@pytest.fixture(scope='module', params=['mediapipe', 'mediapipe_full'])
+@pytest.fixture(scope='module', params=['blazeface', 'mediapipe', 'mediapipe_full'])
 def mediapipe_detector(request):
     detector = make_detector(request.param, 0.5)
     yield detector
@@ -38,6 +38,20 @@ def test_mediapipe_finds_the_astronaut(mediapipe_detector, astronaut_bgr):
     assert iou(boxes[0], ASTRONAUT_FACE) > 0.6, boxes[0]
 
 
+def test_blazeface_decodes_the_model_as_mediapipes_graph_does(pexels_frame, astronaut_bgr):
+    """The same faces, scores, boxes and eye line as MediaPipe's graph for the same model."""
+    ours, theirs = make_detector('blazeface'), make_detector('mediapipe')
+    images = [pexels_frame(i) for i in range(0, 472, 30)] + [astronaut_bgr]
+    for image in images:
+        found, expected = ours.detect(image), theirs.detect(image)
+        assert len(found) == len(expected) == 1, (found, expected)
+        a, b = found[0], expected[0]
+        assert iou(a, b) > 0.95 and abs(a.score - b.score) < 0.01, (a, b)
+        assert abs(a.roll - b.roll) < 1.0, (a, b)
+    ours.close()
+    theirs.close()
+
+
 def _assert_haar_finds_the_astronaut(detector, astronaut_bgr):
     boxes = detector.detect(astronaut_bgr)
     detector.close()
@@ -46,8 +60,9 @@ def _assert_haar_finds_the_astronaut(detector, astronaut_bgr):
     assert [box.score for box in boxes] == sorted((box.score for box in boxes), reverse=True)
 
 
-def test_mediapipe_drops_faces_below_min_confidence(astronaut_bgr):
-    strict = make_detector('mediapipe', min_confidence=0.999)  # the face scores about 0.9
+@pytest.mark.parametrize('name', ['blazeface', 'mediapipe'])
+def test_mediapipe_drops_faces_below_min_confidence(astronaut_bgr, name):
+    strict = make_detector(name, min_confidence=0.999)  # the face scores about 0.9
     try:
         assert strict.detect(astronaut_bgr) == []
         strict.min_confidence = 0.5

@@ -250,4 +250,4 @@ def test_parameters_are_declared_with_descriptions_and_ranges(face_node, probe):
     values = get.call(
         GetParameters.Request(names=['detector', 'max_faces']), timeout_sec=10.0
     ).values
-    assert (values[0].string_value, values[1].integer_value) == ('mediapipe', 10)
+    assert (values[0].string_value, values[1].integer_value) == ('blazeface', 10)

@@ -166,7 +166,7 @@ def test_parameters_change_at_runtime_or_are_refused(start_node, probe, wait, as
         successful, why = graph.set_parameter(name, value)
         assert not successful and reason in why.lower() or reason in why, (name, value, why)
     assert graph.get('smoothing') == pytest.approx(0.8)  # the old value is kept
-    assert graph.get('detector') == 'mediapipe'
+    assert graph.get('detector') == 'blazeface'
     # Accepted values are applied at once: a minimum face size larger than the face hides it.
     assert graph.set_parameter('min_face_size', 4000) == (True, '')
     assert graph.answer(graph.image(graph.face)).faces == []

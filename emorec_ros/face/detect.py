@@ -102,13 +102,15 @@ class FaceDetector(Protocol):
         """Release the detector's resources; it must not be used afterwards."""
 
 
-def _check_bgr(bgr: np.ndarray) -> None:
+def check_bgr(bgr: np.ndarray) -> None:
+    """Raise ValueError unless ``bgr`` is a uint8 (H, W, 3) image."""
     if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
         raise ValueError(
             f'expected a uint8 (H, W, 3) BGR image, got {bgr.dtype} {bgr.shape}')
 
 
-def _by_score(boxes: list[FaceBox | None]) -> list[FaceBox]:
+def by_score(boxes: list[FaceBox | None]) -> list[FaceBox]:
+    """Return the boxes that are not None, highest score first."""
     return sorted((b for b in boxes if b is not None), key=lambda b: b.score, reverse=True)
 
 
@@ -129,7 +131,7 @@ class MediaPipeFaceDetector:
 
     def detect(self, bgr: np.ndarray) -> list[FaceBox]:
         """Return the faces in a uint8 (H, W, 3) BGR image, sorted by score, highest first."""
-        _check_bgr(bgr)
+        check_bgr(bgr)
         height, width = bgr.shape[:2]
         result = self._detector.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         boxes = []
@@ -145,7 +147,7 @@ class MediaPipeFaceDetector:
                                      (rel.xmin + rel.width) * width,
                                      (rel.ymin + rel.height) * height,
                                      detection.score[0], (width, height), roll))
-        return _by_score(boxes)
+        return by_score(boxes)
 
     def close(self) -> None:
         """Release MediaPipe's graph."""
@@ -210,7 +212,7 @@ class HaarFaceDetector:
 
     def detect(self, bgr: np.ndarray) -> list[FaceBox]:
         """Return the faces in a uint8 (H, W, 3) BGR image, sorted by score, highest first."""
-        _check_bgr(bgr)
+        check_bgr(bgr)
         height, width = bgr.shape[:2]
         grey = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
         rects, neighbours = self._cascade.detectMultiScale2(
@@ -221,7 +223,7 @@ class HaarFaceDetector:
             score = n / (n + self._min_neighbors)
             if score >= self._min_confidence:
                 boxes.append(clipped_box(x, y, x + w, y + h, score, (width, height)))
-        return _by_score(boxes)
+        return by_score(boxes)
 
     def close(self) -> None:
         """Drop the cascade."""
@@ -229,11 +231,20 @@ class HaarFaceDetector:
 
 
 #: Detector names accepted by ``make_detector``.
-DETECTOR_NAMES: tuple[str, ...] = ('mediapipe', 'mediapipe_full', 'haar')
+DETECTOR_NAMES: tuple[str, ...] = ('blazeface', 'mediapipe', 'mediapipe_full', 'haar')
 
 
 def make_detector(name: str, min_confidence: float = 0.5) -> FaceDetector:
-    """Return a detector by name: 'mediapipe' (short range), 'mediapipe_full' or 'haar'."""
+    """
+    Return a detector by name.
+
+    'blazeface' (MediaPipe's short-range model run by LiteRT, ``face.blazeface``), 'mediapipe'
+    (the same model in MediaPipe's graph), 'mediapipe_full' (full range) or 'haar'.
+    """
+    if name == 'blazeface':
+        from emorec_ros.face.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(min_confidence)
     if name == 'mediapipe':
         return MediaPipeFaceDetector(min_confidence, full_range=False)
     if name == 'mediapipe_full':

@@ -43,8 +43,9 @@ class FaceEmotionNode(ManagedNode):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.detector_name = self.declare(
-            'detector', 'mediapipe', "face detector: 'mediapipe' (short range, faces within "
-            "~2 m), 'mediapipe_full' (up to ~5 m) or 'haar' (OpenCV cascade)", read_only=True,
+            'detector', 'blazeface', "face detector: 'blazeface' (MediaPipe's short-range model, "
+            "faces within ~2 m, run by LiteRT), 'mediapipe' (the same in MediaPipe's graph, "
+            "slower), 'mediapipe_full' (up to ~5 m) or 'haar' (OpenCV cascade)", read_only=True,
             check=lambda v: None if v in DETECTOR_NAMES else f'use one of {DETECTOR_NAMES}')
         self.model_path = self.declare(
             'model_path', '', "emotion model (.tflite with its .json card beside it); '' = the "
