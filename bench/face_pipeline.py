@@ -28,6 +28,7 @@ import sys
 import time
 
 import cv2
+from emorec_ros.cpu import describe_cpu
 from emorec_ros.image import bgr_to_image
 from emorec_ros.msg import FaceEmotionArray
 from emorec_ros.nodes.common import DEBUG_IMAGE_QOS
@@ -37,8 +38,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 sys.path.insert(0, str(Path(__file__).parent))  # the project's env runs Python with a safe path
-from node_bench import (cpu_description, ImageBench, letterbox, spinning,  # noqa: E402, I100
-                        start_node, stop_node)
+from node_bench import ImageBench, letterbox, spinning, start_node, stop_node  # noqa: E402, I100
 from peers import fer_model  # noqa: E402
 
 
@@ -155,7 +155,7 @@ def main() -> int:
           f'(FastDDS transports {transports}); {args.seconds:g} s per cell; '
           f'fps at {args.offered_hz:g} Hz offered, '
           'latency at 30 Hz (image stamp -> result received); '
-          f'{cpu_description()}')
+          f'{describe_cpu()}')
     print(f'{"configuration":<30} {"scene":<8} {"fps":>6} {"30Hz kept":>9} {"lat p50":>8} '
           f'{"lat p95":>8} {"faces":>6}')
     for r in rows:

@@ -38,28 +38,6 @@ def letterbox(image: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def cpu_description() -> str:
-    """
-    Describe the CPU the numbers were measured on: model, cores, widest vector instructions.
-
-    The face model ran about 4 times faster per face with AVX-512 than with AVX2 alone (README,
-    Measured), so a benchmark's numbers mean little without it.
-    """
-    import os
-
-    try:
-        info = Path('/proc/cpuinfo').read_text()
-    except OSError:
-        return f'{os.cpu_count()} cores'
-    model = next((line.split(':', 1)[1].strip() for line in info.splitlines()
-                  if line.startswith('model name')), 'unknown CPU')
-    flags = set(next((line.split(':', 1)[1].split() for line in info.splitlines()
-                      if line.startswith('flags')), []))
-    vectors = ('AVX-512 with VNNI' if 'avx512_vnni' in flags else
-               'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'no AVX2')
-    return f'{model}, {os.cpu_count()} cores, {vectors}'
-
-
 def start_node(executable: str, params: dict, log: Path) -> subprocess.Popen:
     """
     Start the installed node ``executable`` of emorec_ros with these parameters.

@@ -231,6 +231,7 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
     setting and, for an ensemble, the first member alone.
     """
     from emorec_ros.calibration import fit_temperature
+    from emorec_ros.cpu import describe_cpu
     from emorec_ros.face import train as training
     from emorec_ros.face.classify import EmotionClassifier
     from emorec_ros.face.evaluate import (evaluate, load_labelled, model_logits, plot_confusion,
@@ -344,6 +345,7 @@ def export(work_dirs: list[Path], model_path: Path, config, data: Path,
         'fer2013_privatetest_per_class_accuracy': {
             k: round(v, 4) for k, v in private_eval.per_class_accuracy.items()},
         'trade_off': trade_off,
+        'trade_off_measured_on': describe_cpu(),
         'trained': datetime.date.today().isoformat(),
         'licence_note': ("Weights trained on FER-2013's images with the FER+ votes (MIT); the "
                          "images' rights are not cleared and none ship here. Use the weights for "

@@ -259,11 +259,9 @@ def distillation_targets(votes: np.ndarray, teacher_logits: np.ndarray,
 
 def default_precision() -> str:
     """'mixed_bfloat16' where the CPU has bfloat16 instructions (Linux), else 'float32'."""
-    try:
-        flags = Path('/proc/cpuinfo').read_text()
-    except OSError:
-        return 'float32'
-    return 'mixed_bfloat16' if ('avx512_bf16' in flags or 'amx_bf16' in flags) else 'float32'
+    from emorec_ros.cpu import cpu_flags
+
+    return 'mixed_bfloat16' if cpu_flags() & {'avx512_bf16', 'amx_bf16'} else 'float32'
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
