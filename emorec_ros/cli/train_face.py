@@ -150,13 +150,13 @@ def main(argv: list[str] | None = None) -> int:
                        precision)
     if not args.export:
         return 0
+    from emorec_ros.face.unpack import unpack
+
     work_dirs = [args.work_dir]
     for member in args.member:
         if member.suffix != '.tflite':
             work_dirs.append(member)
             continue
-        from emorec_ros.face.unpack import unpack
-
         try:
             unpacked = unpack(member, args.work_dir / 'members')
         except ValueError as e:

@@ -13,11 +13,10 @@ detections.
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 
 import cv2
-from emorec_ros.face.detect import by_score, check_bgr, clipped_box, FaceBox
+from emorec_ros.face.detect import by_score, check_bgr, clipped_box, eye_roll, FaceBox
 import numpy as np
 
 #: The model's input side (pixels) and its anchors: a 16x16 grid with 2 anchors per cell
@@ -137,9 +136,8 @@ class BlazeFaceDetector:
             # From the input's 0..1 to the image's pixels.
             corners = (box.reshape(2, 2) * INPUT_SIDE - offset) / scale
             right_eye, left_eye = (points[:2] * INPUT_SIDE - offset) / scale
-            roll = math.degrees(math.atan2(left_eye[1] - right_eye[1],
-                                           left_eye[0] - right_eye[0]))
-            faces.append(clipped_box(*corners.ravel(), score, (width, height), roll))
+            faces.append(clipped_box(*corners.ravel(), score, (width, height),
+                                     eye_roll(right_eye, left_eye)))
         return by_score(faces)
 
     def close(self) -> None:

@@ -102,6 +102,11 @@ class FaceDetector(Protocol):
         """Release the detector's resources; it must not be used afterwards."""
 
 
+def eye_roll(right_eye: tuple[float, float], left_eye: tuple[float, float]) -> float:
+    """Return ``FaceBox.roll`` from the face's right and left eye (x, y) in image pixels."""
+    return math.degrees(math.atan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0]))
+
+
 def check_bgr(bgr: np.ndarray) -> None:
     """Raise ValueError unless ``bgr`` is a uint8 (H, W, 3) image."""
     if bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
@@ -141,8 +146,7 @@ class MediaPipeFaceDetector:
             rel = detection.location_data.relative_bounding_box
             # Keypoints 0 and 1: the face's right and left eye, relative to the image.
             right, left = detection.location_data.relative_keypoints[:2]
-            roll = math.degrees(
-                math.atan2((left.y - right.y) * height, (left.x - right.x) * width))
+            roll = eye_roll((right.x * width, right.y * height), (left.x * width, left.y * height))
             boxes.append(clipped_box(rel.xmin * width, rel.ymin * height,
                                      (rel.xmin + rel.width) * width,
                                      (rel.ymin + rel.height) * height,
